@@ -1,0 +1,46 @@
+# The course's commands. On a fresh machine: `make book` builds the website,
+# `make test` runs every test. Both create the virtual environment first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MATHJAX := _vendor/mathjax/tex-mml-chtml.js
+
+.PHONY: help venv mathjax data book test execute bench clean
+help:
+	@echo "make book     build the website into _build/html (offline, warnings are errors)"
+	@echo "make test     run every test: unit tests, notebooks (smoke profile), book, browser"
+	@echo "make execute  re-run the notebooks in place with the cpu profile (stored outputs)"
+	@echo "make bench    d2l vs cnnlib LeNet benchmark (about 15 minutes on 2 cores)"
+	@echo "make data     fetch Fashion-MNIST into the cache (\$$CNNLIB_DATA_DIR)"
+
+venv: $(STAMP)
+$(STAMP): requirements.txt requirements-bench.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps -r requirements-bench.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+mathjax: $(MATHJAX)
+$(MATHJAX): tools/fetch_mathjax.sh
+	bash tools/fetch_mathjax.sh _vendor/mathjax
+
+data: venv
+	$(PY) -m cnnlib.data
+
+book: venv mathjax
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+test: venv mathjax data
+	CNNLIB_PROFILE=smoke $(PY) -m pytest
+
+execute: venv data
+	CNNLIB_PROFILE=cpu $(PY) tools/execute_notebooks.py $(NOTEBOOKS)
+
+bench: venv data
+	$(PY) benchmarks/lenet_d2l_vs_cnnlib.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,111 @@
+"""LeNet (LeCun et al., 1998, http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf).
+
+One class covers the classic teaching form (sigmoid, average pooling; as taught by d2l)
+and a modern form (ReLU, max pooling, optional batch norm): the variants differ only in
+the layer types passed in. The 1998 LeNet-5 itself differed further: a scaled tanh
+activation, subsampling layers with a trainable weight and bias, sparse connections from
+S2 to C3, and Euclidean RBF output units instead of a linear layer + softmax.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from ._registry import register_model
+
+__all__ = ["LeNet", "lenet", "lenet_modern"]
+
+
+def _conv_out(size: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class LeNet(nn.Module):
+    """Two 5x5 conv layers (6 and 16 channels) then three fully connected layers (120, 84).
+
+    Args:
+        num_classes: output logits.
+        in_channels: image channels.
+        input_size: square input side; the first conv pads by 2 so that 28x28 Fashion-MNIST
+            images see the same geometry as the 32x32 inputs of the original.
+        act_layer: activation module type (``nn.Sigmoid`` classic, ``nn.ReLU`` modern).
+        pool_layer: 2x2 pooling type (``nn.AvgPool2d`` classic, ``nn.MaxPool2d`` modern).
+        norm_layer: optional normalization after each conv (e.g. ``nn.BatchNorm2d``) and
+            after each hidden linear layer (its 1-D counterpart is derived by name).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
+                 act_layer: Callable[[], nn.Module] = nn.Sigmoid,
+                 pool_layer: Callable[..., nn.Module] = nn.AvgPool2d,
+                 norm_layer: Callable[[int], nn.Module] | None = None):
+        super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"num_classes and in_channels must be >= 1, got {num_classes}, {in_channels}")
+        side = _conv_out(_conv_out(input_size, 5, padding=2) // 2, 5) // 2
+        if side < 1:
+            raise ValueError(f"input_size={input_size} is too small for LeNet (needs >= 12)")
+        self._act = act_layer
+        norm1d = _norm1d_for(norm_layer)
+        bias = norm_layer is None  # a bias right before batch norm is cancelled by its mean
+
+        def conv_block(c_in: int, c_out: int, padding: int) -> list[nn.Module]:
+            layers = [nn.Conv2d(c_in, c_out, kernel_size=5, padding=padding, bias=bias)]
+            if norm_layer is not None:
+                layers.append(norm_layer(c_out))
+            return layers + [act_layer(), pool_layer(kernel_size=2, stride=2)]
+
+        def fc_block(n_in: int, n_out: int) -> list[nn.Module]:
+            layers = [nn.Linear(n_in, n_out, bias=bias)]
+            if norm1d is not None:
+                layers.append(norm1d(n_out))
+            return layers + [act_layer()]
+
+        self.features = nn.Sequential(*conv_block(in_channels, 6, 2), *conv_block(6, 16, 0))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            *fc_block(16 * side * side, 120),
+            *fc_block(120, 84),
+            nn.Linear(84, num_classes),
+        )
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        # Sigmoid nets: Xavier/Glorot uniform (Glorot & Bengio, 2010), which keeps activation
+        # variance roughly constant through sigmoid-like units (d2l's LeNet uses it too).
+        # ReLU nets: He/Kaiming (He et al., 2015), which accounts for ReLU zeroing half its
+        # inputs. https://arxiv.org/abs/1502.01852
+        relu = isinstance(self._act, type) and issubclass(self._act, nn.ReLU)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                if relu:
+                    nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def _norm1d_for(norm_layer):
+    if norm_layer is None:
+        return None
+    if norm_layer is nn.BatchNorm2d:
+        return nn.BatchNorm1d
+    raise ValueError(f"LeNet knows the 1-D counterpart of nn.BatchNorm2d only, got {norm_layer}")
+
+
+@register_model()
+def lenet(*, num_classes: int = 10, in_channels: int = 1, input_size: int = 28) -> LeNet:
+    """Classic teaching LeNet: sigmoid activations and average pooling (61,706 parameters)."""
+    return LeNet(num_classes, in_channels, input_size, act_layer=nn.Sigmoid, pool_layer=nn.AvgPool2d)
+
+
+@register_model()
+def lenet_modern(*, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
+                 batch_norm: bool = True) -> LeNet:
+    """LeNet with ReLU, max pooling and (by default) batch normalization."""
+    return LeNet(num_classes, in_channels, input_size, act_layer=nn.ReLU, pool_layer=nn.MaxPool2d,
+                 norm_layer=nn.BatchNorm2d if batch_norm else None)

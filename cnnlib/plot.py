@@ -1,0 +1,106 @@
+"""Figures used across the book: training curves, image grids, confusion matrices.
+
+Every function returns the matplotlib Figure and gives it a title and labelled axes.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = ["plot_history", "show_images", "plot_confusion_matrix"]
+
+
+def _is_history(obj) -> bool:
+    return isinstance(obj, Mapping) and "train_loss" in obj
+
+
+def plot_history(histories, title: str = "Training curves"):
+    """Loss (left) and accuracy (right) per epoch for one history or ``{label: history}``.
+
+    A history is the dict returned by :meth:`cnnlib.Trainer.fit`.
+    """
+    if _is_history(histories):
+        histories = {"": histories}
+    if not isinstance(histories, Mapping) or not histories or not all(map(_is_history, histories.values())):
+        raise TypeError("pass a history from Trainer.fit or a dict {label: history}")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (label, h) in enumerate(histories.items()):
+        color = f"C{i}"
+        prefix = f"{label} " if label else ""
+        epochs = h["epoch"]
+        ax_loss.plot(epochs, h["train_loss"], "-", color=color, label=f"{prefix}train")
+        ax_acc.plot(epochs, h["train_acc"], "-", color=color, label=f"{prefix}train")
+        if not all(np.isnan(h["val_loss"])):
+            ax_loss.plot(epochs, h["val_loss"], "--", color=color, label=f"{prefix}test")
+            ax_acc.plot(epochs, h["val_acc"], "--", color=color, label=f"{prefix}test")
+    ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_images(images, labels: Sequence[str] | None = None, *, ncols: int = 8,
+                title: str = "Images", scale: float = 1.3, colors: Sequence[str] | None = None):
+    """A grid of grayscale or RGB images ((N, H, W), (N, 1, H, W) or (N, 3, H, W)).
+
+    ``labels`` are printed above each image, in ``colors`` if given (e.g. red for mistakes).
+    """
+    images = torch.as_tensor(images).detach().cpu()
+    if images.ndim == 4 and images.shape[1] in (1, 3):
+        images = images.permute(0, 2, 3, 1)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"expected a non-empty batch of images, got shape {tuple(images.shape)}")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i].float().numpy(), cmap="gray" if images.ndim == 3 else None)
+        if labels is not None:
+            ax.set_title(labels[i], fontsize=8, color=colors[i] if colors else "black")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm, class_names: Sequence[str], title: str = "Confusion matrix",
+                          normalize: bool = True):
+    """Heat map of a confusion matrix (rows: true class, columns: predicted class).
+
+    With ``normalize`` each row is divided by its total, so the diagonal is per-class recall.
+    """
+    cm = torch.as_tensor(cm).double()
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
+        raise ValueError(f"cm must be square with one row per class name, got {tuple(cm.shape)} "
+                         f"for {len(class_names)} names")
+    values = cm / cm.sum(dim=1, keepdim=True).clamp(min=1) if normalize else cm
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(values.numpy(), cmap="Blues", vmin=0)
+    ax.set(xticks=range(len(class_names)), yticks=range(len(class_names)),
+           xlabel="predicted class", ylabel="true class", title=title)
+    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(class_names, fontsize=8)
+    threshold = float(values.max()) / 2
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            v = float(values[i, j])
+            ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
+                    fontsize=6.5, color="white" if v > threshold else "black")
+    fig.colorbar(im, ax=ax, label="fraction of the true class" if normalize else "count")
+    fig.tight_layout()
+    return fig

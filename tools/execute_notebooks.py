@@ -1,0 +1,82 @@
+"""Re-execute the book's notebooks in place, without churn in their metadata.
+
+Usage: CNNLIB_PROFILE=cpu python tools/execute_notebooks.py [NOTEBOOK ...]
+(default: every notebook under chapters/). `make execute` runs this with the cpu profile.
+
+Outputs are made readable offline: carriage returns of progress bars are resolved the way
+a terminal would show them, consecutive stream outputs are merged, and timing metadata is
+dropped so that a second run differs only in numbers that legitimately change.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_carriage_returns(text: str) -> str:
+    """What a terminal shows after printing ``text``: ``\\r`` returns to the line start."""
+    lines = []
+    for line in text.split("\n"):
+        shown = ""
+        for segment in line.split("\r"):
+            shown = segment + shown[len(segment):]
+        lines.append(shown.rstrip())
+    return "\n".join(lines)
+
+
+def clean_outputs(nb) -> None:
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == out.name):
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                out.text = resolve_carriage_returns(out.text)
+        cell.outputs = merged
+    nb.metadata.pop("widgets", None)
+
+
+def execute(path: Path, timeout: int = 1200) -> float:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    clean_outputs(nb)
+    nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv: list[str]) -> int:
+    profile = os.environ.get("CNNLIB_PROFILE")
+    if not profile:
+        print("set CNNLIB_PROFILE (the book's stored outputs use cpu): make execute", file=sys.stderr)
+        return 2
+    paths = [Path(a) for a in argv] or sorted((ROOT / "chapters").glob("*.ipynb"))
+    missing = [p for p in paths if not p.is_file() or p.suffix != ".ipynb"]
+    if missing:
+        print(f"not notebooks: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"executing {path} (profile {profile}) ...", flush=True)
+        print(f"  done in {execute(path):.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
