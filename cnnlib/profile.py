@@ -49,9 +49,12 @@ def choose(*, smoke: T, cpu: T, gpu: T, profile: str | None = None) -> T:
 
 
 def describe_run(device: torch.device | str | None = None) -> str:
-    """One line naming the profile, device and versions that produce a page's outputs."""
+    """Two lines naming the profile, device and versions that produce a page's outputs."""
+    from . import __version__
+
     device = get_device(device)
     return (
-        f"profile={current_profile()} | device={device} ({device_name(device)}) | "
-        f"torch {torch.__version__} | Python {platform.python_version()} on {sys.platform}"
+        f"profile={current_profile()} | device={device}: {device_name(device)}\n"
+        f"torch {torch.__version__} | cnnlib {__version__} | "
+        f"Python {platform.python_version()} on {sys.platform}"
     )

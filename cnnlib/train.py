@@ -59,7 +59,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if not isinstance(self.epochs, int) or self.epochs < 1:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
@@ -120,10 +120,12 @@ class Trainer:
         scheduler: optional LR scheduler, stepped once per epoch.
         device: see :func:`cnnlib.get_device`.
         hooks: ``{hook name: callable or list of callables}``; names in ``HOOK_NAMES``.
-            Each hook gets the trainer first, then: ``on_epoch_start(epoch)``,
-            ``after_backward(step)`` (gradients are unscaled and ready), ``on_step_end(step,
-            loss)`` (loss is a device tensor: calling ``.item()`` there syncs every step),
-            ``on_epoch_end(epoch, metrics)``. A hook may set ``trainer.stop_training = True``.
+            Each hook gets the trainer first, then: ``on_epoch_start(epoch)`` (1-based),
+            ``after_backward(step)`` with ``step`` the number of optimizer steps taken before
+            this one (0-based; gradients are unscaled and ready), ``on_step_end(step, loss)``
+            with ``step`` the number of steps taken including this one (loss is a device
+            tensor: calling ``.item()`` there syncs every step), ``on_epoch_end(epoch,
+            metrics)``. A hook may set ``trainer.stop_training = True``.
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig | None = None, *,
@@ -204,7 +206,7 @@ class Trainer:
         self._last_train_loader = train_loader
         self.stop_training = False
         self._call("on_fit_start")
-        bar = tqdm(total=(total - self.epoch) * len(train_loader), file=sys.stdout, ncols=90,
+        bar = tqdm(total=(total - self.epoch) * len(train_loader), file=sys.stdout, ncols=78,
                    mininterval=0.5, disable=not self.config.progress, unit="batch")
         try:
             while self.epoch < total and not self.stop_training:
@@ -285,10 +287,12 @@ class Trainer:
         )
 
     def _epoch_line(self, m: dict, total: int) -> str:
-        line = f"epoch {m['epoch']:>3}/{total}  train loss {m['train_loss']:.4f}  acc {m['train_acc']:.4f}"
+        width = len(str(total))
+        line = (f"epoch {m['epoch']:>{width}}/{total}  train loss {m['train_loss']:.4f} "
+                f"acc {m['train_acc']:.4f}")
         if "val_loss" in m:
-            line += f"  | val loss {m['val_loss']:.4f}  acc {m['val_acc']:.4f}"
-        return line + f"  | {m['seconds']:.1f} s"
+            line += f" | val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}"
+        return line + f" | {m['seconds']:.1f} s"
 
     # -- evaluation --------------------------------------------------------------------
     @torch.inference_mode()

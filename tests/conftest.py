@@ -1,0 +1,49 @@
+"""Fixtures shared by the unit tests."""
+import matplotlib
+
+matplotlib.use("Agg")  # before anything imports pyplot: tests never open windows
+
+import pytest
+import torch
+
+import cnnlib
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """Fashion-MNIST from the default cache (``make test`` fetches it first), loaded once."""
+    return cnnlib.load_fashion_mnist()
+
+
+def _make_loader(n=40, *, batch_size=8, num_classes=4, shape=(1, 8, 8), shuffle=False, seed=0,
+                 data_seed=0, **kwargs):
+    g = torch.Generator().manual_seed(data_seed)
+    labels = torch.arange(n) % num_classes
+    images = torch.rand(n, *shape, generator=g) * 0.5 + labels.view(-1, 1, 1, 1) / (2 * num_classes)
+    return cnnlib.TensorLoader(images, labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                               device="cpu", **kwargs)
+
+
+def _tiny_cnn(num_classes=4, in_channels=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(in_channels, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 4, num_classes),
+    )
+    with torch.no_grad():  # own generator: building a net must not consume the global RNG
+        for p in net.parameters():
+            p.copy_(torch.rand(p.shape, generator=g).sub_(0.5).mul_(0.5))
+    return net
+
+
+@pytest.fixture
+def make_loader():
+    """Factory of small synthetic, learnable loaders (the class sets the mean brightness)
+    over (N, 1, 8, 8) float images, on the CPU."""
+    return _make_loader
+
+
+@pytest.fixture
+def tiny_cnn():
+    """Factory of a seeded conv -> relu -> pool -> linear net for (1, 8, 8) inputs."""
+    return _tiny_cnn

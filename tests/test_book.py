@@ -1,0 +1,359 @@
+"""The website: the book builds offline without a warning, and every page works in a browser.
+
+- The book is built from scratch into a temporary folder with the same command as
+  `make book` (`jupyter-book build . -W -n --keep-going`); any warning fails it.
+- Every notebook in chapters/ is in _toc.yml and vice versa, and its first code cell
+  installs cnnlib from the repository named in _config.yml (that is what Colab runs).
+- Every page is served on 127.0.0.1 and loaded in real headless Chromium: it must render,
+  its math must be typeset by the vendored MathJax (no CDN), it must load nothing from
+  another host and no request may fail, and every notebook page must carry a Colab link to
+  its own notebook in the repository.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+BRANCH = CONFIG["repository"]["branch"]
+COLAB = "https://colab.research.google.com"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+MATHJAX_SCRIPT = "/mathjax/tex-mml-chtml.js"  # where html_extra_path publishes _vendor/mathjax
+MATHJAX_FONTS = "/mathjax/output/chtml/fonts/woff-v2/"
+LENET = "chapters/lenet"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colour codes in logs and stream outputs
+
+
+def _toc_entries(node) -> list[str]:
+    """Every `file:` of the table of contents, root first, in reading order."""
+    found = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                found.append(str(node[key]))
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []) or []:
+                found.extend(_toc_entries(child))
+    return found
+
+
+TOC_ENTRIES = _toc_entries(TOC)
+NOTEBOOKS = sorted(p.relative_to(ROOT).with_suffix("").as_posix()
+                   for p in (ROOT / "chapters").rglob("*.ipynb")
+                   if ".ipynb_checkpoints" not in p.parts)
+# The pages checked in the browser: those of the table of contents, and Sphinx's own two.
+PAGES = [f"{entry}.html" for entry in TOC_ENTRIES] + ["search.html", "genindex.html"]
+
+
+def _source(entry: str) -> Path:
+    """The .md or .ipynb file behind a table-of-contents entry."""
+    candidates = [ROOT / f"{entry}{ext}" for ext in (".md", ".ipynb")]
+    existing = [p for p in candidates if p.is_file()]
+    assert len(existing) == 1, f"_toc.yml entry {entry!r} must match exactly one of " \
+                               f"{[p.name for p in candidates]}, found {existing}"
+    return existing[0]
+
+
+def _title_of(entry: str) -> str:
+    """The first level-1 heading of a page's source, as plain text."""
+    path = _source(entry)
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text(encoding="utf-8")
+    match = re.search(r"^# +(.+?)\s*$", text, flags=re.MULTILINE)
+    assert match, f"{path.relative_to(ROOT)} has no level-1 heading"
+    return re.sub(r"[`*_]", "", match.group(1))
+
+
+def _repo_org_name(url: str) -> tuple[str, str]:
+    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?", url)
+    assert match, f"repository.url in _config.yml must be a GitHub repository, got {url!r}"
+    return match.group(1), match.group(2)
+
+
+# --- the sources: table of contents and notebooks --------------------------------------
+
+def test_toc_lists_exactly_the_notebooks():
+    assert NOTEBOOKS, "chapters/ holds no notebook"
+    for entry in TOC_ENTRIES:
+        _source(entry)  # each entry exists
+    listed = {e for e in TOC_ENTRIES if e.startswith("chapters/")}
+    assert sorted(set(NOTEBOOKS) - listed) == [], "notebooks missing from _toc.yml"
+    not_notebooks = sorted(e for e in listed if not (ROOT / f"{e}.ipynb").is_file())
+    assert not_notebooks == [], "_toc.yml lists chapters that are not notebooks in chapters/"
+    assert len(TOC_ENTRIES) == len(set(TOC_ENTRIES)), "_toc.yml lists a page twice"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_first_code_cell_installs_cnnlib_from_the_repository(notebook):
+    nb = nbformat.read(ROOT / f"{notebook}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{notebook}.ipynb has no code cell"
+    source = code[0].source
+    urls = re.findall(r"git\+([^\s\"'#]+)", source)
+    assert urls, f"the first code cell of {notebook}.ipynb installs nothing with `pip install git+URL`"
+    for url in urls:
+        url = re.sub(r"@[^/]*$", "", url)  # an optional @ref
+        url = re.sub(r"\.git$", "", url)
+        assert url == REPO_URL, f"{notebook}.ipynb installs cnnlib from {url}, not from {REPO_URL}"
+    assert re.search(r"[%!]\s*pip install", source), "the install must be a `%pip install` line"
+    assert re.search(r"^\s*import cnnlib\b", source, flags=re.MULTILINE), \
+        "the first code cell must import cnnlib (and install it only when that fails)"
+
+
+# --- the build ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def book_html(tmp_path_factory) -> Path:
+    """Build the book exactly like `make book`, into a fresh folder; return its html folder."""
+    if not (ROOT / "_vendor" / "mathjax" / "tex-mml-chtml.js").is_file():
+        pytest.fail("MathJax is not vendored in _vendor/mathjax: run `make mathjax`")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    if not jupyter_book.is_file():
+        pytest.fail(f"{jupyter_book} is missing: run `make venv`")
+    out = tmp_path_factory.mktemp("book")
+    cmd = [str(jupyter_book), "build", str(ROOT), "--path-output", str(out),
+           "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    log = _ANSI.sub("", proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        problems = "\n".join(line for line in log.splitlines() if "WARNING" in line or "ERROR" in line)
+        pytest.fail(f"`{' '.join(cmd)}` exited with {proc.returncode}.\n"
+                    f"Warnings and errors:\n{problems or '(none found)'}\n\nEnd of the log:\n{log[-3000:]}")
+    html = out / "_build" / "html"
+    assert (html / "intro.html").is_file(), f"the build wrote no intro.html:\n{log[-3000:]}"
+    return html
+
+
+@pytest.mark.book
+def test_book_builds_and_publishes_mathjax(book_html):
+    assert (book_html / MATHJAX_SCRIPT.lstrip("/")).is_file()
+    assert (book_html / MATHJAX_FONTS.lstrip("/") / "MathJax_Main-Regular.woff").is_file()
+    # index.html is Jupyter Book's redirect to the root page.
+    assert f"url={TOC['root']}.html" in (book_html / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.book
+def test_every_built_page_is_checked_in_the_browser(book_html):
+    built = {p.relative_to(book_html).as_posix() for p in book_html.rglob("*.html")
+             if p.relative_to(book_html).parts[0] not in ("_static", "_sources")}
+    assert sorted(built - {"index.html"}) == sorted(PAGES)
+
+
+# --- the browser -------------------------------------------------------------------------
+
+class _Site:
+    """The built html on http://127.0.0.1:<free port>, recording every request's status."""
+
+    def __init__(self, root: Path):
+        site = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_request(self, code="-", size="-"):
+                site.requests.append((self.path, int(code) if str(code).isdigit() else code))
+
+            def log_message(self, *args):
+                pass
+
+        self.requests: list[tuple[str, int]] = []
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _chromium(url: str, *args: str) -> subprocess.CompletedProcess:
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=8000",
+           *args, url]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def site(book_html):
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("install Debian's chromium: apt-get install chromium")
+    served = _Site(book_html)
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="session")
+def load(site):
+    """load(page) -> (parsed DOM after scripts ran, [(path, status)] of that page's requests)."""
+    from bs4 import BeautifulSoup
+
+    cache = {}
+
+    def _load(page: str):
+        if page not in cache:
+            first = len(site.requests)
+            proc = _chromium(site.base + page, "--dump-dom")
+            assert proc.returncode == 0 and "<html" in proc.stdout, \
+                f"chromium failed on {page} (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+            cache[page] = (BeautifulSoup(proc.stdout, "html.parser"), site.requests[first:])
+        return cache[page]
+
+    return _load
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob"):
+        return True
+    if parts.scheme == "":
+        return not parts.netloc  # "//host/x" is remote
+    return parts.scheme == "http" and parts.hostname == "127.0.0.1"
+
+
+@pytest.mark.book
+@pytest.mark.browser
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(page, load, site):
+    dom, requests = load(page)
+    title = dom.title.get_text(" ", strip=True) if dom.title else ""
+    assert CONFIG["title"] in title, f"{page}: page title {title!r} lacks the book's title"
+    main = dom.find("main") or dom.body
+    entry = page[: -len(".html")]
+    if entry in TOC_ENTRIES:
+        h1 = dom.find("h1")
+        assert h1 is not None, f"{page}: no <h1>"
+        expected = _title_of(entry)
+        assert expected in h1.get_text(" ", strip=True), f"{page}: heading is not {expected!r}"
+        assert len(main.get_text(" ", strip=True)) > 500, f"{page}: the page body is nearly empty"
+    else:
+        assert {"search.html": "Search", "genindex.html": "Index"}[page] in title
+
+    # Nothing from another host: no script, stylesheet, font, frame or image.
+    remote = [tag.get(attr) for tag, attr in
+              [(t, "src") for t in dom.find_all(["script", "iframe", "img"], src=True)]
+              + [(t, "href") for t in dom.find_all("link", href=True)
+                 if set(t.get("rel", [])) & {"stylesheet", "preload", "modulepreload", "icon"}]
+              if not _is_local(tag.get(attr))]
+    assert remote == [], f"{page} loads resources from other hosts: {remote}"
+
+    # Every request the page made to the site succeeded (browsers always try a favicon).
+    failed = [(path, status) for path, status in requests
+              if status != 200 and status != 304 and path != "/favicon.ico"]
+    assert failed == [], f"{page}: failed requests {failed}"
+
+    # Math: every formula typeset by MathJax, which came from this site.
+    math = dom.select("span.math, div.math")
+    if page == f"{TOC['root']}.html":
+        assert math, f"{page} should show at least one formula"
+    if math:
+        scripts = [urlsplit(urljoin(site.base + page, s["src"])).path
+                   for s in dom.find_all("script", src=True) if "mathjax" in s["src"].lower()]
+        assert scripts == [MATHJAX_SCRIPT], f"{page}: MathJax scripts {scripts}"
+        paths = {path.split("?")[0] for path, status in requests if status in (200, 304)}
+        assert MATHJAX_SCRIPT in paths, f"{page}: MathJax was not loaded from the site"
+        assert any(p.startswith(MATHJAX_FONTS) for p in paths), f"{page}: no MathJax font loaded"
+        for el in math:
+            assert el.find("mjx-container") is not None, \
+                f"{page}: formula not typeset: {el.get_text()[:120]!r}"
+            raw = "".join(s for s in el.find_all(string=True, recursive=False))
+            assert "\\" not in raw and "$" not in raw, f"{page}: raw TeX left: {raw[:120]!r}"
+        assert dom.find("mjx-merror") is None, f"{page}: MathJax reports a TeX error"
+    prose = copy.copy(main)  # the parsed page is shared with other tests: edit a copy
+    for skip in prose.find_all(["pre", "code", "script", "style", "mjx-container"]):
+        skip.decompose()
+    text = prose.get_text(" ")
+    for delimiter in ("\\(", "\\[", "$$"):
+        assert delimiter not in text, f"{page}: untypeset TeX ({delimiter!r}) in the page text"
+
+
+@pytest.mark.book
+@pytest.mark.browser
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_page_links_to_colab(notebook, load):
+    assert CONFIG["launch_buttons"]["colab_url"].rstrip("/") == COLAB
+    dom, _ = load(f"{notebook}.html")
+    links = sorted({a["href"] for a in dom.find_all("a", href=True)
+                    if a["href"].startswith(COLAB + "/")})
+    assert links, f"{notebook}.html has no Colab link"
+    org, name = _repo_org_name(REPO_URL)
+    for link in links:
+        match = re.fullmatch(r"https://colab\.research\.google\.com/github/([^/]+)/([^/]+)"
+                             r"/blob/([^/]+)/(.+\.ipynb)", link)
+        assert match, f"malformed Colab link {link}"
+        assert match.groups()[:3] == (org, name, BRANCH), link
+        path = match.group(4)
+        assert (ROOT / path).is_file(), f"the Colab link points at {path}, not a file of the repository"
+        assert path == f"{notebook}.ipynb", f"{notebook}.html opens {path} in Colab"
+
+
+@pytest.mark.book
+@pytest.mark.browser
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_page_shows_its_stored_outputs(notebook, load):
+    """The build does not execute notebooks, so the page must show the outputs they store,
+    stdout and stderr streams included."""
+    nb = nbformat.read(ROOT / f"{notebook}.ipynb", as_version=4)
+    dom, _ = load(f"{notebook}.html")
+    shown = " ".join(" ".join(el.get_text(" ") for el in dom.select(".cell_output")).split())
+    outputs = [(cell, out) for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", [])]
+    assert outputs, f"{notebook}.ipynb is stored without outputs: run `make execute`"
+    missing = []
+    for cell, out in outputs:
+        tags = set(cell.metadata.get("tags", []))
+        if out.output_type != "stream" or tags & {"remove-cell", "remove-output", f"remove-{out.name}"}:
+            continue
+        lines = [" ".join(_ANSI.sub("", line.split("\r")[-1]).split())
+                 for line in out.text.splitlines()]
+        first = next((line for line in lines if line), None)
+        if first and first not in shown:
+            missing.append(f"{out.name}: {first[:100]!r}")
+    assert missing == [], f"{notebook}.html lacks stored stream outputs: {missing}"
+    if any(out.output_type == "stream" and out.name == "stderr" for _, out in outputs):
+        assert dom.select(".output.stderr"), f"{notebook}.html renders no stderr output"
+
+
+@pytest.mark.book
+@pytest.mark.browser
+def test_lenet_page_screenshot(site, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "lenet.png"
+    proc = _chromium(f"{site.base}{LENET}.html", f"--screenshot={shot}", "--window-size=1280,2000",
+                     "--hide-scrollbars")
+    assert proc.returncode == 0 and shot.is_file(), f"no screenshot:\n{proc.stderr[-3000:]}"
+    if os.environ.get("BOOK_SCREENSHOT_DIR"):  # to look at it
+        shutil.copy(shot, Path(os.environ["BOOK_SCREENSHOT_DIR"]) / shot.name)
+    assert shot.stat().st_size > 30_000, f"screenshot of only {shot.stat().st_size} bytes"
+    with Image.open(shot) as img:
+        assert img.size == (1280, 2000)
+        colours = img.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) >= 64, "the screenshot has almost no colours"
+    most = max(count for count, _ in colours)
+    assert most < 0.97 * 1280 * 2000, "the screenshot is nearly a single colour"

@@ -1,0 +1,215 @@
+"""The model registry and every registered model (cnnlib.models).
+
+Registry-driven: a model is tested here the moment it is registered.
+"""
+import inspect
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import cnnlib
+from cnnlib.models import LeNet, _registry, create_model, get_model_builder, list_models, register_model
+
+MODELS = list_models()
+
+
+def test_registry_holds_the_lenets_sorted():
+    assert {"lenet", "lenet_modern"} <= set(MODELS)
+    assert MODELS == sorted(MODELS)
+    assert cnnlib.list_models() == MODELS
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builders_take_keyword_only_num_classes_and_in_channels(name):
+    params = inspect.signature(get_model_builder(name)).parameters
+    assert {"num_classes", "in_channels"} <= set(params)
+    assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
+
+
+@pytest.mark.parametrize("num_classes", [10, 3])
+@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_on_tiny_inputs(name, num_classes, in_channels):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=num_classes, in_channels=in_channels)
+    model.train()
+    x = torch.randn(4, in_channels, 28, 28)
+    out = model(x)
+    assert out.shape == (4, num_classes)
+    assert torch.isfinite(out).all()
+    nn.functional.cross_entropy(out, torch.arange(4) % num_classes).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{pname} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{pname} has a non-finite gradient"
+    assert any(p.grad.abs().sum() > 0 for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        single = model(x[:1])  # eval mode works on a batch of one (batch norm included)
+    assert single.shape == (1, num_classes) and torch.isfinite(single).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_args_are_recorded(name):
+    model = create_model(name, num_classes=7)
+    assert model.model_args == {"name": name, "num_classes": 7}
+    args = dict(model.model_args)
+    rebuilt = create_model(args.pop("name"), **args)
+    assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in model.parameters()]
+
+
+def test_model_args_record_every_argument():
+    model = create_model("lenet_modern", num_classes=3, in_channels=2, batch_norm=False)
+    assert model.model_args == {"name": "lenet_modern", "num_classes": 3, "in_channels": 2,
+                                "batch_norm": False}
+
+
+def test_unknown_model_names_list_the_registered_ones():
+    with pytest.raises(ValueError, match="unknown model 'resnet1000'") as err:
+        create_model("resnet1000")
+    for name in MODELS:
+        assert name in str(err.value)
+
+
+def test_unknown_arguments_are_rejected_with_the_accepted_ones():
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['dropout'\].*num_classes"):
+        create_model("lenet", num_classes=10, dropout=0.5)
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """Register into a copy, so that test builders never leak into other tests."""
+    monkeypatch.setattr(_registry, "_BUILDERS", dict(_registry._BUILDERS))
+
+
+def test_registering_a_duplicate_name_raises(scratch_registry):
+    original = get_model_builder("lenet")
+
+    with pytest.raises(ValueError, match="'lenet' is already registered"):
+        @register_model("lenet")
+        def impostor(*, num_classes=10, in_channels=1):
+            return nn.Linear(1, num_classes)
+
+    assert get_model_builder("lenet") is original
+
+
+def test_a_new_builder_is_registered_under_its_name(scratch_registry):
+    @register_model()
+    def tiny_linear(*, num_classes: int = 10, in_channels: int = 1):
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 4, num_classes))
+
+    assert "tiny_linear" in list_models()
+    model = create_model("tiny_linear", num_classes=2)
+    assert model(torch.zeros(1, 1, 2, 2)).shape == (1, 2)
+    with pytest.raises(ValueError, match="already registered"):
+        register_model()(tiny_linear)
+
+
+def test_builders_must_be_keyword_only(scratch_registry):
+    with pytest.raises(TypeError, match="keyword-only"):
+        @register_model("positional")
+        def positional(num_classes=10, in_channels=1):
+            return nn.Linear(1, 1)
+    assert "positional" not in list_models()
+
+
+# -- LeNet -----------------------------------------------------------------------------
+def d2l_lenet():
+    """d2l's LeNet (sec. 7.6), written out layer by layer: the oracle for cnnlib's classic LeNet."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, 10),
+    )
+
+
+def test_classic_lenet_is_d2l_lenet():
+    ours, ref = create_model("lenet"), d2l_lenet()
+    assert cnnlib.count_parameters(ours) == cnnlib.count_parameters(ref) == 61_706
+    ours_sd, ref_sd = ours.state_dict(), ref.state_dict()
+    assert [t.shape for t in ours_sd.values()] == [t.shape for t in ref_sd.values()]
+    ref.load_state_dict(dict(zip(ref_sd, ours_sd.values())))
+    x = torch.randn(5, 1, 28, 28)
+    assert torch.equal(ours(x), ref(x))
+    # Same layer types in the same order.
+    leaves = [type(m) for m in ours.modules() if not list(m.children())]
+    assert leaves == [type(m) for m in ref]
+
+
+def test_modern_lenet_uses_relu_maxpool_and_batch_norm():
+    model = create_model("lenet_modern")
+    kinds = {type(m) for m in model.modules()}
+    assert {nn.ReLU, nn.MaxPool2d, nn.BatchNorm2d, nn.BatchNorm1d} <= kinds
+    assert not kinds & {nn.Sigmoid, nn.AvgPool2d}
+    # A bias right before batch norm is cancelled by it, so it is left out.
+    hidden = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][:-1]
+    assert all(m.bias is None for m in hidden)
+    assert model.classifier[-1].bias is not None
+    bn_params = 2 * (6 + 16 + 120 + 84)
+    weights = 6 * 25 + 16 * 6 * 25 + 400 * 120 + 120 * 84 + 84 * 10
+    assert cnnlib.count_parameters(model) == weights + bn_params + 10
+
+
+def test_modern_lenet_without_batch_norm():
+    model = create_model("lenet_modern", batch_norm=False)
+    kinds = {type(m) for m in model.modules()}
+    assert nn.BatchNorm2d not in kinds and nn.BatchNorm1d not in kinds
+    assert {nn.ReLU, nn.MaxPool2d} <= kinds
+    assert all(m.bias is not None for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert cnnlib.count_parameters(model) == 61_706  # same shapes as the classic one
+
+
+def _fans(m):
+    w = m.weight
+    receptive = w[0, 0].numel() if w.ndim > 2 else 1
+    return w.shape[1] * receptive, w.shape[0] * receptive
+
+
+@pytest.mark.parametrize("name, rule", [("lenet", "xavier"), ("lenet_modern", "kaiming")])
+def test_init_matches_the_cited_rule(name, rule):
+    # Uniform init: |w| <= bound, and with thousands of draws the largest is close to it.
+    torch.manual_seed(0)
+    model = create_model(name)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in, fan_out = _fans(m)
+            bound = math.sqrt(6 / (fan_in + fan_out)) if rule == "xavier" else math.sqrt(6 / fan_in)
+            w = m.weight.detach().abs()
+            assert float(w.max()) <= bound * (1 + 1e-6)
+            if w.numel() >= 2000:
+                assert float(w.max()) > 0.95 * bound
+            if m.bias is not None:
+                assert torch.count_nonzero(m.bias) == 0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_other_input_sizes(name):
+    model = create_model(name, input_size=32, in_channels=3)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    small = create_model(name, input_size=12)  # the smallest LeNet accepts
+    assert small(torch.randn(2, 1, 12, 12)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("size", [11, 4, 0])
+def test_too_small_inputs_raise(name, size):
+    with pytest.raises(ValueError, match=f"input_size={size} is too small"):
+        create_model(name, input_size=size)
+
+
+@pytest.mark.parametrize("kwargs", [dict(num_classes=0), dict(in_channels=0)])
+def test_lenet_rejects_empty_layers(kwargs):
+    with pytest.raises(ValueError, match="must be >= 1"):
+        LeNet(**kwargs)
+
+
+def test_lenet_swaps_layer_types():
+    model = LeNet(act_layer=nn.Tanh, pool_layer=nn.MaxPool2d)
+    kinds = [type(m) for m in model.modules()]
+    assert kinds.count(nn.Tanh) == 4 and kinds.count(nn.MaxPool2d) == 2 and nn.Sigmoid not in kinds
+    with pytest.raises(ValueError, match="1-D counterpart"):
+        LeNet(norm_layer=nn.GroupNorm)
