@@ -171,7 +171,9 @@ class Trainer:
         if mode == "off" or (mode == "auto" and kind != "cuda"):
             return None
         if mode == "auto":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            # Native bf16 only: on a T4 (Colab's free GPU) bf16 is merely emulated, and slow.
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+            return torch.bfloat16 if native else torch.float16
         if mode == "fp16" and kind != "cuda":
             raise ValueError("amp='fp16' needs a CUDA device; use 'bf16' or 'off' on "
                              f"{kind}")

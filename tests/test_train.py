@@ -481,3 +481,19 @@ def test_channels_last_trains_the_same_net_up_to_rounding(make_loader):
     assert not plain.model.features[4].weight.is_contiguous(memory_format=torch.channels_last)
     for a, b in zip(plain.model.parameters(), nhwc.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("native_bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_amp_on_cuda_uses_bf16_only_where_the_gpu_has_it(monkeypatch, native_bf16, expected):
+    # A T4 reports bf16 as supported through emulation; auto must choose fp16 there.
+    calls = []
+
+    def is_bf16_supported(including_emulation=True):
+        calls.append(including_emulation)
+        return native_bf16 or including_emulation
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    trainer = Trainer.__new__(Trainer)
+    trainer.config, trainer.device = TrainConfig(amp="auto"), torch.device("cuda")
+    assert trainer._resolve_amp() == expected
+    assert calls == [False]
