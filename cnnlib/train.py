@@ -46,6 +46,10 @@ class TrainConfig:
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
         check_every: steps between bulk checks of the loss for NaN/inf (a host sync).
         progress: show a progress bar.
+        channels_last: store the model's weights and the image batches in channels-last
+            (NHWC) memory order. Same arithmetic, different kernels: on CPUs (oneDNN) and on
+            tensor-core GPUs convolutions are usually faster this way; results can differ
+            from NCHW in the last bits of floating point.
     """
 
     epochs: int = 10
@@ -57,6 +61,7 @@ class TrainConfig:
     grad_clip: float | None = None
     check_every: int = 50
     progress: bool = True
+    channels_last: bool = False
 
     def __post_init__(self):
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
@@ -140,6 +145,8 @@ class Trainer:
             raise TypeError(f"config must be a TrainConfig, got {type(self.config).__name__}")
         self.device = get_device(device)
         self.model = model.to(self.device)
+        if self.config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = optimizer or _make_optimizer(self.model.parameters(), self.config)
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
         self.scheduler = scheduler
@@ -182,6 +189,11 @@ class Trainer:
     def _call(self, name: str, *args) -> None:
         for fn in self.hooks[name]:
             fn(self, *args)
+
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.channels_last and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -241,7 +253,7 @@ class Trainer:
         first_step = self.step
         for i, (x, y) in enumerate(loader):
             with self._autocast():
-                logits = self.model(x)
+                logits = self.model(self._inputs(x))
                 loss = self.loss_fn(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
@@ -304,7 +316,7 @@ class Trainer:
         logits, labels = [], []
         for x, y in loader:
             with self._autocast():
-                out = self.model(x)
+                out = self.model(self._inputs(x))
             logits.append(out.float())
             labels.append(y)
         return torch.cat(logits).cpu(), torch.cat(labels).cpu()
@@ -318,7 +330,7 @@ class Trainer:
         seen = 0
         for x, y in loader:
             with self._autocast():
-                out = self.model(x)
+                out = self.model(self._inputs(x))
                 loss = self.loss_fn(out, y)
             loss_sum += loss.float() * len(y)
             correct += (out.argmax(dim=1) == y).sum()

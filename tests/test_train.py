@@ -465,6 +465,24 @@ def test_progress_output_names_the_epoch_and_metrics(tiny_cnn, make_loader, caps
         assert re.search(rf"epoch\s+{epoch}/2\b", line) and "val loss" in line
 
 
+def test_channels_last_trains_the_same_net_up_to_rounding(make_loader):
+    # Same arithmetic in another memory order: the weights may differ in the last bits only.
+    def run(channels_last):
+        torch.manual_seed(0)
+        model = cnnlib.create_model("lenet_modern", input_size=28)
+        loader = cnnlib.TensorLoader(torch.rand(64, 28, 28), torch.arange(64) % 10,
+                                     batch_size=16, shuffle=True, seed=0, device="cpu")
+        trainer = Trainer(model, quiet(epochs=2, lr=0.05, channels_last=channels_last))
+        trainer.fit(loader)
+        return trainer
+    plain, nhwc = run(False), run(True)
+    conv = nhwc.model.features[4].weight  # conv2: 6 input channels, so the order shows
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert not plain.model.features[4].weight.is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(plain.model.parameters(), nhwc.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("native_bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
 def test_auto_amp_on_cuda_uses_bf16_only_where_the_gpu_has_it(monkeypatch, native_bf16, expected):
     # A T4 reports bf16 as supported through emulation; auto must choose fp16 there.
