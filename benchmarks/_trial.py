@@ -61,14 +61,15 @@ def d2l_trial(*, seed: int, epochs: int, lr: float, batch_size: int) -> dict:
 
 
 def cnnlib_trial(*, seed: int, epochs: int, lr: float, batch_size: int, train_size: int | None,
-                 source: str, data_root: str) -> dict:
+                 source: str, data_root: str, channels_last: bool = True) -> dict:
     """The same recipe through cnnlib: registry LeNet, tensor loaders, ``Trainer.fit``."""
     import cnnlib
 
     _seed(seed)
     data = _bench_data.benchmark_split(train_size, source=source, root=data_root)
     train, test = cnnlib.fashion_mnist_loaders(batch_size, data=data, seed=seed)
-    config = cnnlib.TrainConfig(epochs=epochs, lr=lr, optimizer="sgd", progress=False)
+    config = cnnlib.TrainConfig(epochs=epochs, lr=lr, optimizer="sgd", progress=False,
+                                channels_last=channels_last)
     trainer = cnnlib.Trainer(cnnlib.create_model("lenet"), config)
 
     start = time.perf_counter()
@@ -83,6 +84,7 @@ def cnnlib_trial(*, seed: int, epochs: int, lr: float, batch_size: int, train_si
         "val_acc_per_epoch": history["val_acc"],
         "device": str(trainer.device),
         "amp": str(trainer.amp_dtype) if trainer.amp_dtype else "off",
+        "channels_last": channels_last,
         "num_parameters": sum(p.numel() for p in trainer.model.parameters()),
         "train_examples": len(data.train),
         "train_digest": _bench_data.digest(data.train.images, data.train.labels),

@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--impl", choices=("both", *IMPLS), default="both")
     p.add_argument("--train-size", type=int, default=None,
                    help="train on a fixed stratified subset of this many images (a quick check)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="train cnnlib in NCHW memory order (the default is channels-last, "
+                        "TrainConfig(channels_last=True))")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 trial, 1 epoch, 6000 training images")
     args = p.parse_args(argv)
@@ -99,6 +102,8 @@ def run_trial(impl: str, seed: int, args, data, cwd: Path, stamp: str) -> dict:
         kwargs = dict(impl=impl, out=str(out), seed=seed, epochs=args.epochs, lr=LR,
                       batch_size=BATCH_SIZE, train_size=args.train_size, source=data.source,
                       data_root=str(data_dir()))
+        if impl == "cnnlib":
+            kwargs["channels_last"] = args.channels_last
         code = (f"import sys\nsys.path.insert(0, {str(_bench_data.BENCH_DIR)!r})\n"
                 f"import _trial\n_trial.main(**{kwargs!r})\n")
         cell = _kernel.run_cell(code, cwd=cwd, timeout=TRIAL_TIMEOUT_S)
@@ -207,10 +212,12 @@ def main(argv=None) -> int:
         verify_d2l_reads(data, cwd)
 
     config = {"trials": args.trials, "epochs": args.epochs, "lr": LR, "batch_size": BATCH_SIZE,
-              "train_size": len(data.train), "impls": impls, "full_run": full_run}
+              "train_size": len(data.train), "impls": impls, "full_run": full_run,
+              "cnnlib_channels_last": args.channels_last}
     print(f"recipe: lr {LR}, batch {BATCH_SIZE}, {args.epochs} epoch(s), {args.trials} trial(s) per "
           f"implementation, interleaved; timed: the training call incl. per-epoch test evaluation, "
-          f"data loading setup excluded for both\n")
+          f"data loading setup excluded for both; cnnlib in "
+          f"{'channels-last' if args.channels_last else 'NCHW'} memory order\n")
     results = []
     for seed in range(args.trials):
         for impl in impls:  # interleaved, so that drift in machine load hits both alike

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.std import tqdm  # plain-text bar: renders in stored notebook outputs, offline
 
-from .device import get_device
+from .device import get_device, tune_cpu_allocator
 
 __all__ = ["TrainConfig", "Trainer", "HOOK_NAMES", "CHECKPOINT_FORMAT"]
 
@@ -47,9 +47,15 @@ class TrainConfig:
         check_every: steps between bulk checks of the loss for NaN/inf (a host sync).
         progress: show a progress bar.
         channels_last: store the model's weights and the image batches in channels-last
-            (NHWC) memory order. Same arithmetic, different kernels: on CPUs (oneDNN) and on
-            tensor-core GPUs convolutions are usually faster this way; results can differ
-            from NCHW in the last bits of floating point.
+            (NHWC) memory order. Same arithmetic, different kernels, so results can differ
+            from NCHW in the last bits of floating point. On CPUs, oneDNN's convolutions
+            then skip a reorder of every tensor on every call: the classic LeNet trains
+            1.15-1.3x faster on the course's 2-core CI machine
+            (``benchmarks/lenet_memory_format.py``). Off by default, so that a model trains
+            bit for bit as a plain PyTorch loop over the same data would train it.
+        tune_allocator: on the CPU, call :func:`cnnlib.device.tune_cpu_allocator` (Linux
+            with glibc only; process-wide). It changes no result, only how much time
+            ``malloc`` spends getting fresh pages from the OS.
     """
 
     epochs: int = 10
@@ -62,6 +68,7 @@ class TrainConfig:
     check_every: int = 50
     progress: bool = True
     channels_last: bool = False
+    tune_allocator: bool = True
 
     def __post_init__(self):
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
@@ -78,6 +85,9 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip!r}")
         if not isinstance(self.check_every, int) or self.check_every < 1:
             raise ValueError(f"check_every must be a positive int, got {self.check_every!r}")
+        for name in ("channels_last", "tune_allocator", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 def _make_optimizer(params: Iterable, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -144,6 +154,8 @@ class Trainer:
         if not isinstance(self.config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(self.config).__name__}")
         self.device = get_device(device)
+        if self.device.type == "cpu" and self.config.tune_allocator:
+            tune_cpu_allocator()
         self.model = model.to(self.device)
         if self.config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
