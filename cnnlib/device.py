@@ -99,10 +99,10 @@ def tune_cpu_allocator(mmap_threshold: int = 64 << 20, trim_threshold: int = 256
     returns them on ``free`` (its threshold adapts, but only up to a point), and gives back
     free memory at the top of the heap beyond a second threshold. Every fresh page is
     zeroed by the kernel on first touch: on the course's 2-core CI machine the classic LeNet
-    took 1,500-2,900 page faults per step of 256 images, and a 3-epoch run took 3.3-3.7 s per
-    epoch; with both thresholds fixed by this function, about 15 faults per step and 2.7 s
-    per epoch (same results, bit for bit). PyTorch's CPU allocator is ``malloc``, so this is
-    the knob.
+    (channels-last) took 1,500-2,900 page faults per step of 256 images and 3.2-4.4 s per
+    epoch; with both thresholds fixed by this function, 10-30 faults per step and 2.6-2.9 s
+    per epoch (3-epoch runs; same results, bit for bit). PyTorch's CPU allocator is
+    ``malloc``, so this is the knob.
 
     The setting is process-wide and stays in force; the cost is that the process keeps up to
     ``trim_threshold`` bytes of freed memory for reuse. :class:`cnnlib.Trainer` calls this on
