@@ -83,7 +83,8 @@ class TrainConfig:
             raise ValueError("momentum and weight_decay must be >= 0")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip!r}")
-        if not isinstance(self.check_every, int) or self.check_every < 1:
+        if (isinstance(self.check_every, bool) or not isinstance(self.check_every, int)
+                or self.check_every < 1):
             raise ValueError(f"check_every must be a positive int, got {self.check_every!r}")
         for name in ("channels_last", "tune_allocator", "progress"):
             if not isinstance(getattr(self, name), bool):

@@ -352,6 +352,7 @@ def test_evaluate_does_not_change_weights_or_bn_statistics(make_loader):
     (dict(momentum=-0.5), "momentum"), (dict(weight_decay=-1e-4), "weight_decay"),
     (dict(grad_clip=0), "grad_clip"), (dict(grad_clip=-1.0), "grad_clip"),
     (dict(check_every=0), "check_every"), (dict(check_every=2.0), "check_every"),
+    (dict(check_every=True), "check_every"),
     (dict(channels_last="yes"), "channels_last"), (dict(channels_last=1), "channels_last"),
 ])
 def test_train_config_rejects_bad_values(kwargs, match):
