@@ -135,9 +135,28 @@ def test_classic_lenet_is_d2l_lenet():
     ref.load_state_dict(dict(zip(ref_sd, ours_sd.values())))
     x = torch.randn(5, 1, 28, 28)
     assert torch.equal(ours(x), ref(x))
-    # Same layer types in the same order.
-    leaves = [type(m) for m in ours.modules() if not list(m.children())]
-    assert leaves == [type(m) for m in ref]
+    # Same layer types in the same order (cnnlib's in-place Sigmoid and its Flatten
+    # subclass torch's).
+    leaves = [m for m in ours.modules() if not list(m.children())]
+    assert len(leaves) == len(ref)
+    assert all(isinstance(m, type(r)) for m, r in zip(leaves, ref))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_classic_lenet_trains_exactly_like_d2l_lenet(channels_last):
+    # In-place activations and the gradient-format-keeping Flatten change speed only: the
+    # same weights get the same gradients, bit for bit, in either memory order.
+    torch.manual_seed(0)
+    ours, ref = create_model("lenet"), d2l_lenet()
+    ref.load_state_dict(dict(zip(ref.state_dict(), ours.state_dict().values())))
+    x, y = torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    if channels_last:
+        ours, ref = (m.to(memory_format=torch.channels_last) for m in (ours, ref))
+        x = x.contiguous(memory_format=torch.channels_last)
+    for model in (ours, ref):
+        nn.functional.cross_entropy(model(x), y).backward()
+    for p, q in zip(ours.parameters(), ref.parameters()):
+        assert torch.equal(p.grad, q.grad)
 
 
 def test_modern_lenet_uses_relu_maxpool_and_batch_norm():
