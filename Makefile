@@ -12,7 +12,7 @@ help:
 	@echo "make book     build the website into _build/html (offline, warnings are errors)"
 	@echo "make test     run every test: unit tests, notebooks (smoke profile), book, browser"
 	@echo "make execute  re-run the notebooks in place with the cpu profile (stored outputs)"
-	@echo "make bench    d2l vs cnnlib LeNet benchmark (about 7 minutes on 2 cores)"
+	@echo "make bench    d2l vs cnnlib LeNet benchmark (10 trials, about 25 minutes on 2 cores)"
 	@echo "make data     fetch Fashion-MNIST into the cache (\$$CNNLIB_DATA_DIR)"
 
 venv: $(STAMP)

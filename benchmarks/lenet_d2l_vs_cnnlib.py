@@ -13,7 +13,7 @@ Both read the same split (see ``_bench_data.py``; checked by sha256 in every tri
 from the same seeds and run in a fresh Jupyter kernel per trial, interleaved, so that the
 live plot renders as it does in a notebook and both pay the same kernel overhead.
 
-Usage: python benchmarks/lenet_d2l_vs_cnnlib.py [--trials 3] [--epochs 10]
+Usage: python benchmarks/lenet_d2l_vs_cnnlib.py [--trials 10] [--epochs 10]
            [--impl both|d2l|cnnlib] [--train-size N] [--quick]
 """
 from __future__ import annotations
@@ -55,7 +55,11 @@ _D2L_SPEED = re.compile(r"(?P<speed>[\d.]+) examples/sec on")
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--trials", type=int, default=3, help="trials per implementation (seeds 0..N-1)")
+    # 10, not 3: both implementations are deterministic per seed, and at lr 0.9 their final
+    # test accuracies spread over about 5 points across seeds, so the medians of 3 seeds
+    # differ by up to 2.5 points between implementations that learn equally well.
+    p.add_argument("--trials", type=int, default=10,
+                   help="trials per implementation (seeds 0..N-1; default 10)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--impl", choices=("both", *IMPLS), default="both")
     p.add_argument("--train-size", type=int, default=None,
@@ -158,6 +162,10 @@ def summarize(results: list[dict], impls: list[str]) -> dict:
         summary["speedup"] = ratio
         summary["accuracy_gap"] = gap
         summary["mean_accuracy_gap"] = ours["mean_test_acc"] - d2l["mean_test_acc"]
+        # Trials run in pairs (d2l seed k, then cnnlib seed k), so each pair's ratio is
+        # measured under nearly the same machine load.
+        pairs = [a / b for a, b in zip(d2l["seconds"], ours["seconds"])]
+        summary["median_paired_speedup"] = statistics.median(pairs) if pairs else float("nan")
         summary["bar_met"] = ratio >= SPEEDUP_BAR and abs(gap) <= ACCURACY_TOLERANCE
     return summary
 
@@ -176,6 +184,8 @@ def markdown_table(summary: dict, impls: list[str]) -> str:
         lines += ["", f"Speed ratio (d2l median wall s / cnnlib median wall s): "
                       f"**{summary['speedup']:.2f}x**; accuracy gap (cnnlib - d2l): "
                       f"{100 * summary['accuracy_gap']:+.2f} points.",
+                  f"Median of the per-seed ratios (each pair run back to back): "
+                  f"{summary['median_paired_speedup']:.2f}x.",
                   "Test accuracy per trial, mean and range: " + "; ".join(
                       f"{impl} {summary[impl]['mean_test_acc']:.4f} "
                       f"({min(summary[impl]['test_acc']):.4f}-{max(summary[impl]['test_acc']):.4f})"
