@@ -232,3 +232,24 @@ def test_lenet_swaps_layer_types():
     assert kinds.count(nn.Tanh) == 4 and kinds.count(nn.MaxPool2d) == 2 and nn.Sigmoid not in kinds
     with pytest.raises(ValueError, match="1-D counterpart"):
         LeNet(norm_layer=nn.GroupNorm)
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_modern_lenet_in_place_relus_give_the_same_gradients(batch_norm):
+    # Its ReLUs run in place after conv / linear / batch norm, whose backward passes do not
+    # read their own outputs; autograd would raise if one did.
+    torch.manual_seed(0)
+    ours = create_model("lenet_modern", batch_norm=batch_norm)
+    assert all(m.inplace for m in ours.modules() if isinstance(m, nn.ReLU))
+    ref = create_model("lenet_modern", batch_norm=batch_norm)
+    ref.load_state_dict(ours.state_dict())
+    for name, m in list(ref.named_modules()):
+        if isinstance(m, nn.ReLU):
+            parent, _, child = name.rpartition(".")
+            setattr(ref.get_submodule(parent), child, nn.ReLU())
+    assert not any(m.inplace for m in ref.modules() if isinstance(m, nn.ReLU))
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    for model in (ours, ref):
+        nn.functional.cross_entropy(model(x), y).backward()
+    for p, q in zip(ours.parameters(), ref.parameters()):
+        assert torch.equal(p.grad, q.grad)
