@@ -16,7 +16,6 @@ cnnlib's classic LeNet runs its sigmoids in place and flattens with
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -27,15 +26,7 @@ from torch import nn
 import cnnlib
 from cnnlib.models import LeNet
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=5, help="epochs per variant (interleaved)")
-    p.add_argument("--train-size", type=int, default=None, help="stratified training subset")
-    args = p.parse_args(argv)
-    if args.rounds < 1:
-        p.error("--rounds must be >= 1")
-    return args
+from _interleaved import parse_args, race
 
 
 def _median_us(fn, calls: int = 50, repeats: int = 7) -> float:
@@ -71,32 +62,13 @@ def torch_nn_lenet() -> LeNet:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    print(f"hardware: {cnnlib.device_name()}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    args = parse_args(__doc__.split("\n\n")[0], argv)
     cnnlib.tune_cpu_allocator()  # what Trainer does on the CPU, here before the kernel timing
     pool_backward_by_gradient_format()
-
-    data = cnnlib.load_fashion_mnist()
-    builders = {"torch.nn layers": torch_nn_lenet, "cnnlib layers": lambda: cnnlib.create_model("lenet")}
-    trainers, loaders = {}, {}
-    for name, build in builders.items():
-        loaders[name] = cnnlib.fashion_mnist_loaders(256, data=data, train_size=args.train_size,
-                                                     seed=0)
-        torch.manual_seed(0)
-        config = cnnlib.TrainConfig(epochs=args.rounds, lr=0.9, progress=False, channels_last=True)
-        trainers[name] = cnnlib.Trainer(build(), config)
-    seconds = {name: [] for name in trainers}
-    for round_ in range(1, args.rounds + 1):
-        for name, trainer in trainers.items():
-            start = time.perf_counter()
-            trainer.fit(*loaders[name], epochs=round_)  # one more epoch, with its test evaluation
-            seconds[name].append(time.perf_counter() - start)
-        print(f"round {round_}: " + ", ".join(f"{n} {s[-1]:.2f} s" for n, s in seconds.items()))
-    medians = {name: statistics.median(s) for name, s in seconds.items()}
-    for name, trainer in trainers.items():
-        print(f"{name:>15}: median {medians[name]:.2f} s per epoch (incl. test evaluation), "
-              f"test acc after {args.rounds} epochs {trainer.history['val_acc'][-1]:.4f}")
+    trainers, medians = race(
+        {"torch.nn layers": (torch_nn_lenet, True),
+         "cnnlib layers": (lambda: cnnlib.create_model("lenet"), True)},
+        rounds=args.rounds, train_size=args.train_size)
     old, new = trainers.values()
     same = all(torch.equal(p, q) for p, q in zip(old.model.parameters(), new.model.parameters()))
     print(f"same weights bit for bit: {same}")

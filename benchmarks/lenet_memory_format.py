@@ -12,52 +12,20 @@ at lr 0.9 can grow into a visible difference).
 """
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
-
-import torch
 
 import cnnlib
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=5, help="epochs per memory order (interleaved)")
-    p.add_argument("--train-size", type=int, default=None, help="stratified training subset")
-    args = p.parse_args(argv)
-    if args.rounds < 1:
-        p.error("--rounds must be >= 1")
-    return args
+from _interleaved import parse_args, race
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    print(f"hardware: {cnnlib.device_name()}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    data = cnnlib.load_fashion_mnist()
-    trainers, loaders = {}, {}
-    for name, channels_last in (("NCHW", False), ("channels-last", True)):
-        # Each trainer gets its own loaders from the same seed: a shared loader would hand
-        # the two nets different shuffles.
-        loaders[name] = cnnlib.fashion_mnist_loaders(256, data=data, train_size=args.train_size,
-                                                     seed=0)
-        torch.manual_seed(0)
-        config = cnnlib.TrainConfig(epochs=args.rounds, lr=0.9, progress=False,
-                                    channels_last=channels_last)
-        trainers[name] = cnnlib.Trainer(cnnlib.create_model("lenet"), config)
-    seconds = {name: [] for name in trainers}
-    for round_ in range(1, args.rounds + 1):
-        for name, trainer in trainers.items():
-            start = time.perf_counter()
-            trainer.fit(*loaders[name], epochs=round_)  # one more epoch, with its test evaluation
-            seconds[name].append(time.perf_counter() - start)
-        print(f"round {round_}: " + ", ".join(f"{n} {s[-1]:.2f} s" for n, s in seconds.items()))
-    medians = {name: statistics.median(s) for name, s in seconds.items()}
-    for name, trainer in trainers.items():
-        print(f"{name:>13}: median {medians[name]:.2f} s per epoch (incl. test evaluation), "
-              f"test acc after {args.rounds} epochs {trainer.history['val_acc'][-1]:.4f}")
+    args = parse_args(__doc__.split("\n\n")[0], argv)
+    def lenet():
+        return cnnlib.create_model("lenet")
+
+    _, medians = race({"NCHW": (lenet, False), "channels-last": (lenet, True)},
+                      rounds=args.rounds, train_size=args.train_size)
     print(f"ratio NCHW / channels-last: {medians['NCHW'] / medians['channels-last']:.2f}x")
     return 0
 
