@@ -4,10 +4,11 @@
   `make book` (`jupyter-book build . -W -n --keep-going`); any warning fails it.
 - Every notebook in chapters/ is in _toc.yml and vice versa, and its first code cell
   installs cnnlib from the repository named in _config.yml (that is what Colab runs).
+- _config.yml names the course's repository and branch, written out in this file.
 - Every page is served on 127.0.0.1 and loaded in real headless Chromium: it must render,
   its math must be typeset by the vendored MathJax (no CDN), it must load nothing from
-  another host and no request may fail, and every notebook page must carry a Colab link to
-  its own notebook in the repository.
+  another host and no request may fail, every notebook page must carry a Colab link to
+  its own notebook in the course's repository, and show every figure its notebook stores.
 """
 from __future__ import annotations
 
@@ -32,8 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
-BRANCH = CONFIG["repository"]["branch"]
 COLAB = "https://colab.research.google.com"
+# The course's repository and branch, written out: the oracle for _config.yml and for the
+# Colab links built from it. Moving the course means changing these on purpose.
+COURSE_ORG, COURSE_REPO, COURSE_BRANCH = "open-cnn-course", "cnn-course", "main"
+LENET_COLAB_HREF = ("https://colab.research.google.com/github/open-cnn-course/cnn-course"
+                    "/blob/main/chapters/lenet.ipynb")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 MATHJAX_SCRIPT = "/mathjax/tex-mml-chtml.js"  # where html_extra_path publishes _vendor/mathjax
 MATHJAX_FONTS = "/mathjax/output/chtml/fonts/woff-v2/"
@@ -84,12 +89,6 @@ def _title_of(entry: str) -> str:
     return re.sub(r"[`*_]", "", match.group(1))
 
 
-def _repo_org_name(url: str) -> tuple[str, str]:
-    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?", url)
-    assert match, f"repository.url in _config.yml must be a GitHub repository, got {url!r}"
-    return match.group(1), match.group(2)
-
-
 # --- the sources: table of contents and notebooks --------------------------------------
 
 def test_toc_lists_exactly_the_notebooks():
@@ -118,6 +117,23 @@ def test_first_code_cell_installs_cnnlib_from_the_repository(notebook):
     assert re.search(r"[%!]\s*pip install", source), "the install must be a `%pip install` line"
     assert re.search(r"^\s*import cnnlib\b", source, flags=re.MULTILINE), \
         "the first code cell must import cnnlib (and install it only when that fails)"
+
+
+def test_config_names_the_course_repository_and_colab():
+    assert CONFIG["repository"]["url"] == f"https://github.com/{COURSE_ORG}/{COURSE_REPO}"
+    assert CONFIG["repository"]["branch"] == COURSE_BRANCH
+    # "" keeps the notebook paths relative to the repository root ("." would add "/./").
+    assert CONFIG["repository"]["path_to_book"] == ""
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+def _stored_pngs(notebook: str) -> int:
+    """Images the notebook stores in outputs that the book shows (not removed by a tag)."""
+    nb = nbformat.read(ROOT / f"{notebook}.ipynb", as_version=4)
+    return sum("image/png" in out.get("data", {})
+               for cell in nb.cells if cell.cell_type == "code"
+               and not set(cell.metadata.get("tags", [])) & {"remove-cell", "remove-output"}
+               for out in cell.get("outputs", []))
 
 
 # --- the build ---------------------------------------------------------------------------
@@ -171,6 +187,22 @@ class _Site:
             def log_request(self, code="-", size="-"):
                 site.requests.append((self.path, int(code) if str(code).isdigit() else code))
 
+            def do_GET(self):
+                # PAGE.html?probe-images: the page with _PROBE_IMAGES added, which records
+                # in the DOM what only scripts can see (whether each image decoded).
+                path, _, query = self.path.partition("?")
+                if query != "probe-images" or not path.endswith(".html"):
+                    return super().do_GET()
+                file = Path(self.translate_path(path))
+                if not file.is_file():
+                    return self.send_error(404)
+                body = file.read_bytes().replace(b"</body>", _PROBE_IMAGES + b"</body>", 1)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args):
                 pass
 
@@ -185,6 +217,18 @@ class _Site:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# After the page's load event (all images loaded or failed), copy each image's decoded
+# width onto it as an attribute, which --dump-dom then shows.
+_PROBE_IMAGES = b"""<script>
+window.addEventListener("load", function () {
+  document.querySelectorAll("img").forEach(function (img) {
+    img.setAttribute("data-natural-width", String(img.naturalWidth));
+  });
+  document.documentElement.setAttribute("data-images-probed", "yes");
+});
+</script>"""
 
 
 def _chromium(url: str, *args: str) -> subprocess.CompletedProcess:
@@ -301,15 +345,14 @@ def test_notebook_page_links_to_colab(notebook, load):
     links = sorted({a["href"] for a in dom.find_all("a", href=True)
                     if a["href"].startswith(COLAB + "/")})
     assert links, f"{notebook}.html has no Colab link"
-    org, name = _repo_org_name(REPO_URL)
-    for link in links:
-        match = re.fullmatch(r"https://colab\.research\.google\.com/github/([^/]+)/([^/]+)"
-                             r"/blob/([^/]+)/(.+\.ipynb)", link)
-        assert match, f"malformed Colab link {link}"
-        assert match.groups()[:3] == (org, name, BRANCH), link
-        path = match.group(4)
-        assert (ROOT / path).is_file(), f"the Colab link points at {path}, not a file of the repository"
-        assert path == f"{notebook}.ipynb", f"{notebook}.html opens {path} in Colab"
+    # Built from the literals above, not from _config.yml: a wrong repository or branch in
+    # the configuration, or a wrong link construction, fails here.
+    expected = (f"https://colab.research.google.com/github/{COURSE_ORG}/{COURSE_REPO}"
+                f"/blob/{COURSE_BRANCH}/{notebook}.ipynb")
+    assert links == [expected], f"{notebook}.html: Colab links {links}"
+    if notebook == LENET:
+        assert links == [LENET_COLAB_HREF]
+    assert (ROOT / f"{notebook}.ipynb").is_file()
 
 
 @pytest.mark.book
@@ -337,6 +380,27 @@ def test_notebook_page_shows_its_stored_outputs(notebook, load):
     assert missing == [], f"{notebook}.html lacks stored stream outputs: {missing}"
     if any(out.output_type == "stream" and out.name == "stderr" for _, out in outputs):
         assert dom.select(".output.stderr"), f"{notebook}.html renders no stderr output"
+
+
+@pytest.mark.book
+@pytest.mark.browser
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_page_shows_its_stored_figures(notebook, site):
+    """Every image a notebook stores is on its page (one <img> per image in the cell
+    outputs) and loads: the browser decoded it (naturalWidth > 0)."""
+    from bs4 import BeautifulSoup
+
+    stored = _stored_pngs(notebook)
+    if notebook == LENET:  # tests/test_notebooks.py checks each figure cell has its image
+        assert stored > 0, f"{notebook}.ipynb is stored without its figures: run `make execute`"
+    proc = _chromium(f"{site.base}{notebook}.html?probe-images", "--dump-dom")
+    assert proc.returncode == 0 and "<html" in proc.stdout, proc.stderr[-3000:]
+    dom = BeautifulSoup(proc.stdout, "html.parser")
+    assert dom.html.get("data-images-probed") == "yes", "the page's load event never fired"
+    images = dom.select(".cell_output img")
+    assert len(images) == stored, f"{notebook}.html shows {len(images)} of {stored} stored images"
+    not_loaded = [img.get("src") for img in images if int(img.get("data-natural-width", 0)) <= 0]
+    assert not_loaded == [], f"{notebook}.html: images that did not load: {not_loaded}"
 
 
 @pytest.mark.book

@@ -3,6 +3,8 @@
 Oracles: torchinfo for shapes and parameters, torch.utils.flop_counter for arithmetic
 (it counts FLOPs = 2 x MACs for convolutions and matrix products, as cnnlib does).
 """
+import re
+
 import pytest
 import torch
 import torchinfo
@@ -121,6 +123,46 @@ def test_printed_table_names_macs_flops_and_totals():
     assert text.splitlines()[0] == "input 1x28x28 (per example)"
     for layer in summary.layers:
         assert layer.name in text
+
+
+_TOTALS = re.compile(r"^(?P<macs>[\d.]+) M multiply-adds \(MACs\) = (?P<flops>[\d.]+) M FLOPs per example$")
+
+
+def _printed_totals(text):
+    """(MACs column of the "total" row, M MACs and M FLOPs of the closing line)."""
+    lines = text.splitlines()
+    match = _TOTALS.match(lines[-1])
+    assert match, f"unexpected closing line: {lines[-1]!r}"
+    total_row = lines[-2].split()
+    assert total_row[0] == "total"
+    return int(total_row[-1].replace(",", "")), float(match["macs"]), float(match["flops"])
+
+
+def test_printed_totals_against_a_hand_count():
+    # One linear layer 1000 -> 500 without bias: 500 outputs, 1000 multiply-adds each.
+    model = nn.Linear(1000, 500, bias=False)
+    text = str(summarize(model, (1000,)))
+    assert text.splitlines()[-1] == "0.500 M multiply-adds (MACs) = 1.000 M FLOPs per example"
+    assert _printed_totals(text) == (500_000, 0.5, 1.0)
+
+
+@pytest.mark.parametrize("factory, shape", [
+    pytest.param(lambda: create_model("lenet"), (1, 28, 28), id="lenet"),
+    pytest.param(lambda: nn.Sequential(nn.Conv2d(3, 16, 3), nn.Flatten(), nn.Linear(16 * 30 * 30, 7)),
+                 (3, 32, 32), id="conv-linear"),
+])
+def test_printed_macs_and_flops_match_torch_flop_counter(factory, shape):
+    # torch.utils.flop_counter counts FLOPs (2 per multiply-add), independently of cnnlib.
+    model = factory()
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *shape))
+    flops = counter.get_total_flops()
+    macs, printed_macs, printed_flops = _printed_totals(str(summarize(model, shape)))
+    assert 2 * macs == flops
+    assert printed_macs == round(flops / 2 / 1e6, 3)
+    assert printed_flops == round(flops / 1e6, 3)
+    assert printed_flops != printed_macs
 
 
 def test_summarize_restores_the_mode_and_removes_its_hooks():

@@ -45,16 +45,72 @@ def test_sigmoid_repr_and_bad_argument():
         Sigmoid(inplace="yes")
 
 
+class _RecordGrad(torch.autograd.Function):
+    """Identity (a copy in the same memory order) that records the gradient handed to it.
+
+    A leaf's ``.grad`` cannot show the memory order a layer's backward produced: autograd
+    accumulates it into a tensor laid out like the leaf. A non-leaf's producer, such as the
+    pooling layer before ``Flatten`` in LeNet, receives the gradient exactly as made.
+    """
+
+    @staticmethod
+    def forward(ctx, x, seen):
+        ctx.seen = seen
+        return x.clone(memory_format=torch.preserve_format)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.seen.append(grad)
+        return grad, None
+
+
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, CL])
 def test_flatten_values_and_gradient_format(memory_format):
     x = torch.randn(3, 4, 5, 6).contiguous(memory_format=memory_format).requires_grad_()
-    out = Flatten()(x)
+    seen = []
+    before = _RecordGrad.apply(x, seen)
+    assert before.is_contiguous(memory_format=memory_format) and not before.is_leaf
+    out = Flatten()(before)
     assert torch.equal(out, nn.Flatten()(x)) and out.shape == (3, 120)
     g = torch.randn(3, 120)
     out.backward(g)
     assert torch.equal(x.grad, g.reshape(3, 4, 5, 6))
-    # The gradient comes back in the input's memory order (nn.Flatten's would be NCHW).
-    assert x.grad.is_contiguous(memory_format=memory_format)
+    # The layer before Flatten gets its gradient in its output's memory order; nn.Flatten
+    # hands back a channels-last input's gradient in NCHW order.
+    (grad,) = seen
+    assert torch.equal(grad, g.reshape(3, 4, 5, 6))
+    assert grad.is_contiguous(memory_format=memory_format)
+    if memory_format is CL:
+        assert not grad.is_contiguous()
+
+
+def test_nn_flatten_hands_back_nchw_gradients_which_the_test_above_detects():
+    # The premise of Flatten (and of the test above): with torch.nn.Flatten the recorded
+    # gradient of a channels-last input is NCHW. If a PyTorch release changes that, Flatten
+    # is no longer needed.
+    x = torch.randn(3, 4, 5, 6).contiguous(memory_format=CL).requires_grad_()
+    seen = []
+    nn.Flatten()(_RecordGrad.apply(x, seen)).backward(torch.randn(3, 120))
+    assert seen[0].is_contiguous() and not seen[0].is_contiguous(memory_format=CL)
+    assert x.grad.is_contiguous(memory_format=CL)  # the leaf's .grad is re-laid out: no use
+
+
+def test_lenet_pooling_layer_gets_a_channels_last_gradient_from_flatten():
+    # In the model, the gradient reaching pool2's output (a non-leaf) must be channels-last.
+    from cnnlib.models import create_model
+
+    model = create_model("lenet").to(memory_format=CL)
+    seen = []
+
+    def record(module, inputs, out):
+        out.register_hook(seen.append)  # returns None: the output itself is left alone
+
+    model.features[-1].register_forward_hook(record)
+    x = torch.randn(4, 1, 28, 28).contiguous(memory_format=CL)
+    model(x).sum().backward()
+    (grad,) = seen
+    assert grad.shape == (4, 16, 5, 5)
+    assert grad.is_contiguous(memory_format=CL) and not grad.is_contiguous()
 
 
 def test_flatten_other_dims_and_inputs_behave_like_nn_flatten():

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 import cnnlib
-from cnnlib.models import LeNet, _registry, create_model, get_model_builder, list_models, register_model
+from cnnlib.models import (Flatten, LeNet, Sigmoid, _registry, create_model, get_model_builder,
+                           list_models, register_model)
 
 MODELS = list_models()
 
@@ -157,6 +158,26 @@ def test_classic_lenet_trains_exactly_like_d2l_lenet(channels_last):
         nn.functional.cross_entropy(model(x), y).backward()
     for p, q in zip(ours.parameters(), ref.parameters()):
         assert torch.equal(p.grad, q.grad)
+
+
+# The in-place layers are the point of cnnlib's LeNets (see cnnlib.models.layers), and
+# isinstance cannot see them: cnnlib's Sigmoid and Flatten subclass torch's, and an
+# out-of-place nn.ReLU is still an nn.ReLU. So these check exact types and the flag.
+@pytest.mark.parametrize("name, act_type, kwargs", [
+    ("lenet", Sigmoid, {}),
+    ("lenet_modern", nn.ReLU, {}),
+    ("lenet_modern", nn.ReLU, {"batch_norm": False}),
+])
+def test_lenets_use_in_place_activations_and_cnnlibs_flatten(name, act_type, kwargs):
+    model = create_model(name, **kwargs)
+    acts = [m for m in model.modules() if isinstance(m, (nn.Sigmoid, nn.ReLU))]
+    assert [type(m) for m in acts] == [act_type] * 4
+    assert all(m.inplace is True for m in acts)
+    flattens = [m for m in model.modules() if isinstance(m, nn.Flatten)]
+    assert [type(m) for m in flattens] == [Flatten]
+    # The in-place write really happens: the layer returns its input tensor.
+    x = torch.randn(2, 3)
+    assert acts[0](x).data_ptr() == x.data_ptr()
 
 
 def test_modern_lenet_uses_relu_maxpool_and_batch_norm():

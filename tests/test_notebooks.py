@@ -3,8 +3,11 @@
 nbval (configured in pyproject.toml) re-runs every notebook in the smoke profile; these
 tests look at the stored outputs themselves, which the book renders.
 """
+import ast
+import base64
 import json
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -16,6 +19,15 @@ sys.path.insert(0, str(ROOT / "tools"))
 from execute_notebooks import clean_outputs, resolve_carriage_returns  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+# A figure cell is a code cell that calls one of cnnlib's figure functions (those of
+# cnnlib.plot.__all__, by bare name or as cnnlib.plot_history(...)) or anything of
+# matplotlib.pyplot as `plt.` (plt.imshow, plt.show, ...). That is decided from the parsed
+# source, so a comment or string that mentions a plot does not count, and a figure drawn
+# through cnnlib or pyplot cannot escape it. Such a cell must store an image: otherwise
+# the book, which never runs the notebooks, shows an empty space where the figure goes.
+FIGURE_FUNCTIONS = {"plot_history", "show_images", "plot_confusion_matrix"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def test_there_are_notebooks():
@@ -66,3 +78,56 @@ def test_clean_outputs_merges_streams_and_drops_timing():
     clean_outputs(nb)
     assert "execution" not in cell.metadata
     assert [(o.name, o.text) for o in cell.outputs] == [("stdout", "b\n"), ("stderr", "warn\n")]
+
+
+def _calls_figure_function(source: str) -> bool:
+    # IPython magics and shell escapes (%pip, !ls) are not Python: blank them out.
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+    for node in ast.walk(ast.parse(code)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in FIGURE_FUNCTIONS:
+            return True
+        if isinstance(func, ast.Attribute) and (
+                func.attr in FIGURE_FUNCTIONS
+                or (isinstance(func.value, ast.Name) and func.value.id == "plt")):
+            return True
+    return False
+
+
+def _png_size(data: str) -> tuple[int, int]:
+    """(width, height) of a base64 PNG as stored in a notebook, from its IHDR chunk."""
+    raw = base64.b64decode(data)
+    assert raw[:8] == PNG_SIGNATURE and raw[12:16] == b"IHDR", "not a PNG image"
+    return struct.unpack(">II", raw[16:24])
+
+
+def _stored_pngs(cell) -> list[str]:
+    return [out.data["image/png"] for out in cell.get("outputs", [])
+            if out.output_type in ("display_data", "execute_result") and "image/png" in out.get("data", {})]
+
+
+def test_the_figure_cell_rule():
+    assert _calls_figure_function('plot_history(h, title="x");')
+    assert _calls_figure_function("fig = cnnlib.show_images(x)\nfig.savefig('a.png')")
+    assert _calls_figure_function("import matplotlib.pyplot as plt\nplt.imshow(img)")
+    assert _calls_figure_function('%pip install -q x\nplot_confusion_matrix(cm, names)')
+    assert not _calls_figure_function("# plot_history(h) would draw it\nprint('plot_history')")
+    assert not _calls_figure_function("history = trainer.fit(train, test)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_cell_stores_its_image(path):
+    nb = nbformat.read(path, as_version=4)
+    figure_cells = [(i, c) for i, c in enumerate(nb.cells)
+                    if c.cell_type == "code" and _calls_figure_function(c.source)]
+    if path.name == "lenet.ipynb":  # the chapter has figures: the rule must find them
+        assert len(figure_cells) >= 4, f"{path.name}: found figure cells {[i for i, _ in figure_cells]}"
+    missing = [i for i, c in figure_cells if not _stored_pngs(c)]
+    assert missing == [], f"{path.name}: figure cells without a stored image: {missing} (run make execute)"
+    for i, cell in enumerate(nb.cells):
+        for png in _stored_pngs(cell) if cell.cell_type == "code" else []:
+            width, height = _png_size(png)
+            assert width >= 100 and height >= 100, f"cell {i}: a {width}x{height} figure"
