@@ -2,10 +2,24 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 
 import torch
 
 __all__ = ["GradNormLogger", "EarlyStopping"]
+
+
+def _check_count(name: str, value) -> None:
+    # every=2.5 or patience=nan would run without an error and log or stop at the wrong time.
+    try:
+        is_int = not isinstance(value, bool) and operator.index(value) is not None
+    except TypeError:
+        is_int = False
+    if not is_int:
+        raise TypeError(f"{name} must be an int >= 1, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 class GradNormLogger:
@@ -18,8 +32,9 @@ class GradNormLogger:
     """
 
     def __init__(self, every: int = 1, weights_only: bool = True):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+        _check_count("every", every)
+        if not isinstance(weights_only, bool):  # "no" is truthy: it would log weights only
+            raise TypeError(f"weights_only must be True or False, got {weights_only!r}")
         self.every, self.weights_only = every, weights_only
         self.norms: dict[str, list[float]] = {}
         self.steps: list[int] = []
@@ -54,8 +69,16 @@ class EarlyStopping:
     """Stops ``fit`` when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
+        _check_count("patience", patience)
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name such as 'val_loss' or 'val_acc', got "
+                            f"{monitor!r} ({type(monitor).__name__})")
+        # A negative min_delta counts a worse epoch as progress; NaN or inf never sees one.
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real):
+            raise TypeError(f"min_delta must be a number >= 0, got {min_delta!r} ({type(min_delta).__name__})")
+        if not math.isfinite(min_delta) or min_delta < 0:
+            raise ValueError(f"min_delta must be a finite number >= 0 (the smallest change that counts "
+                             f"as an improvement), got {min_delta}")
         if not monitor.endswith(("loss", "acc")):
             raise ValueError(f"monitor must be a loss or an accuracy key, got {monitor!r}")
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta

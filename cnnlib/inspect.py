@@ -27,6 +27,13 @@ class LayerInfo:
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (all, or only those with ``requires_grad``)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(trainable_only, bool):  # "no" is truthy: it would count trainable ones only
+        raise TypeError(f"trainable_only must be True or False, got {trainable_only!r}")
+    if any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()):
+        raise ValueError("model has lazy parameters that have no size yet; run one forward pass "
+                         "(or summarize(model, input_shape)) before counting them")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -88,12 +95,22 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device=None) -> Mo
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(input_shape, str) or not hasattr(input_shape, "__iter__"):
+        raise TypeError(f"input_shape must be a tuple of ints per example, e.g. (1, 28, 28); "
+                        f"got {input_shape!r}")
     input_shape = tuple(input_shape)
-    if not input_shape or any(not isinstance(s, int) or s <= 0 for s in input_shape):
+    if not input_shape or any(not isinstance(s, int) or isinstance(s, bool) or s <= 0 for s in input_shape):
         raise ValueError(f"input_shape must be positive ints per example, e.g. (1, 28, 28); got {input_shape}")
     if device is None:
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
+    try:  # a bad device is not to be reported below as a bad input shape
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"device must be a torch.device or a string such as 'cpu' or 'cuda', "
+                   f"got {device!r}") from None
+    x = torch.zeros(1, *input_shape, device=device)  # a device error is not a shape error
     rows: list[LayerInfo] = []
     names = {m: n for n, m in model.named_modules()}
 
@@ -108,7 +125,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device=None) -> Mo
     try:
         model.eval()  # batch norm needs eval mode for a batch of one
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device))
+            model(x)
     except RuntimeError as err:
         raise ValueError(f"the model cannot take inputs of shape {input_shape}: {err}") from err
     finally:

@@ -4,17 +4,58 @@ Every function returns the matplotlib Figure and gives it a title and labelled a
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
+
+from .metrics import _as_tensor, _check_class_names, _check_counts, _check_int
 
 __all__ = ["plot_history", "show_images", "plot_confusion_matrix"]
+
+_CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")  # each one value per epoch
 
 
 def _is_history(obj) -> bool:
     return isinstance(obj, Mapping) and "train_loss" in obj
+
+
+def _check_history(label: str, h: Mapping) -> None:
+    # Named here, so that a bad history is not reported as matplotlib's "x and y must have
+    # same first dimension" or a bare KeyError.
+    which = f"history {label!r}" if label else "the history"
+    missing = [k for k in ("epoch", *_CURVES) if k not in h]
+    if missing:
+        raise ValueError(f"{which} lacks {missing}; pass the dict returned by Trainer.fit, which has "
+                         f"'epoch', {', '.join(map(repr, _CURVES))} (NaN for epochs without validation)")
+    for key in ("epoch", *_CURVES):
+        try:
+            values = np.asarray(h[key])
+        except (TypeError, ValueError):  # ragged, or a tensor on a GPU
+            values = np.asarray(None)
+        if values.ndim != 1 or values.dtype.kind not in "biuf":
+            raise ValueError(f"{which}: {key!r} must be a list of numbers (NaN for a missing value), "
+                             f"got {h[key]!r}")
+        if len(values) != len(h["epoch"]):
+            raise ValueError(f"{which}: {key!r} has {len(values)} values for {len(h['epoch'])} epochs; "
+                             "every curve needs one value per epoch")
+
+
+def _check_positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number > 0, got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+
+
+def _check_strings(name: str, values, n: int) -> None:
+    # A str is a sequence too: "cat" would label three images 'c', 'a' and 't'.
+    if isinstance(values, str) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a list with one entry per image, got {values!r}")
+    if len(values) != n:
+        raise ValueError(f"got {len(values)} {name} for {n} images")
 
 
 def plot_history(histories, title: str = "Training curves"):
@@ -26,6 +67,8 @@ def plot_history(histories, title: str = "Training curves"):
         histories = {"": histories}
     if not isinstance(histories, Mapping) or not histories or not all(map(_is_history, histories.values())):
         raise TypeError("pass a history from Trainer.fit or a dict {label: history}")
+    for label, h in histories.items():
+        _check_history(label, h)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (label, h) in enumerate(histories.items()):
         color = f"C{i}"
@@ -53,7 +96,9 @@ def show_images(images, labels: Sequence[str] | None = None, *, ncols: int = 8,
 
     ``labels`` are printed above each image, in ``colors`` if given (e.g. red for mistakes).
     """
-    images = torch.as_tensor(images).detach().cpu()
+    images = _as_tensor("images", images).detach().cpu()
+    _check_int("ncols", ncols, 1)
+    _check_positive("scale", scale)
     if images.ndim == 4 and images.shape[1] not in (1, 3) and images.shape[-1] not in (1, 3):
         raise ValueError(f"images must have 1 or 3 channels, got shape {tuple(images.shape)}")
     if images.ndim == 4 and images.shape[1] in (1, 3):
@@ -62,8 +107,12 @@ def show_images(images, labels: Sequence[str] | None = None, *, ncols: int = 8,
         images = images[..., 0]
     if images.ndim not in (3, 4) or len(images) == 0:
         raise ValueError(f"expected a non-empty batch of images, got shape {tuple(images.shape)}")
-    if labels is not None and len(labels) != len(images):
-        raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    if labels is not None:
+        _check_strings("labels", labels, len(images))
+    if colors is not None:
+        if labels is None:
+            raise ValueError("colors are the colors of the labels: pass labels too")
+        _check_strings("colors", colors, len(images))
     n = len(images)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
@@ -86,10 +135,17 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], title: str = "Confusio
 
     With ``normalize`` each row is divided by its total, so the diagonal is per-class recall.
     """
-    cm = torch.as_tensor(cm).double()
+    cm = _as_tensor("cm", cm)
+    _check_class_names(class_names)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
         raise ValueError(f"cm must be square with one row per class name, got {tuple(cm.shape)} "
                          f"for {len(class_names)} names")
+    if not len(class_names):
+        raise ValueError("cm is empty (0 classes): there is nothing to plot")
+    _check_counts(cm)
+    if not isinstance(normalize, bool):  # "no" is truthy: it would normalize
+        raise TypeError(f"normalize must be True or False, got {normalize!r}")
+    cm = cm.double()
     values = cm / cm.sum(dim=1, keepdim=True).clamp(min=1) if normalize else cm
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     im = ax.imshow(values.numpy(), cmap="Blues", vmin=0)

@@ -1,7 +1,9 @@
 """Ready-made Trainer hooks: GradNormLogger and EarlyStopping (cnnlib.hooks)."""
 import copy
+import re
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch.nn.functional as F
 
@@ -109,6 +111,56 @@ def test_missing_metric_through_the_trainer(tiny_cnn, make_loader):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         EarlyStopping(**kwargs)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+# every=2.5 logged at steps 0, 5, 10 and every=nan never logged, silently.
+@pytest.mark.parametrize("every", ["2", 2.5, 2.0, True, None, NAN, INF])
+def test_grad_norm_logger_rejects_an_every_that_is_not_an_int(every):
+    with pytest.raises(TypeError, match=re.escape(f"every must be an int >= 1, got {every!r}")):
+        GradNormLogger(every=every)
+
+
+@pytest.mark.parametrize("weights_only", ["no", None, 0, 1])
+def test_grad_norm_logger_wants_a_bool_weights_only(weights_only):
+    message = f"weights_only must be True or False, got {weights_only!r}"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        GradNormLogger(weights_only=weights_only)
+
+
+# patience=1.5 stopped after 2 epochs and patience=nan never stopped, silently.
+@pytest.mark.parametrize("patience", [1.5, 2.0, "3", True, None, NAN, INF])
+def test_early_stopping_rejects_a_patience_that_is_not_an_int(patience):
+    with pytest.raises(TypeError, match=re.escape(f"patience must be an int >= 1, got {patience!r}")):
+        EarlyStopping(patience=patience)
+
+
+@pytest.mark.parametrize("min_delta", [-1, -0.01, NAN, INF])
+def test_early_stopping_rejects_a_negative_or_non_finite_min_delta(min_delta):
+    # A negative min_delta counted a worse epoch as progress; NaN and inf never saw any.
+    with pytest.raises(ValueError, match=rf"min_delta must be a finite number >= 0.*got {min_delta}"):
+        EarlyStopping(min_delta=min_delta)
+
+
+@pytest.mark.parametrize("min_delta", ["0.1", None, True])
+def test_early_stopping_rejects_a_min_delta_that_is_not_a_number(min_delta):
+    with pytest.raises(TypeError, match=re.escape(f"min_delta must be a number >= 0, got {min_delta!r}")):
+        EarlyStopping(min_delta=min_delta)
+
+
+@pytest.mark.parametrize("monitor", [None, 3, b"val_loss", ["val_loss"]])
+def test_early_stopping_rejects_a_monitor_that_is_not_a_str(monitor):
+    with pytest.raises(TypeError, match=re.escape(f"monitor must be a metric name such as 'val_loss' "
+                                                  f"or 'val_acc', got {monitor!r}")):
+        EarlyStopping(monitor=monitor)
+
+
+def test_early_stopping_still_takes_int_like_numbers():
+    stopper = EarlyStopping("val_loss", patience=np.int64(2), min_delta=1)
+    assert _drive(stopper, [3.0, 2.5, 2.1]) == 3  # neither step improves by 1
+    assert GradNormLogger(every=np.int64(3)).every == 3
 
 
 def test_early_stopping_stops_fit(tiny_cnn, make_loader):

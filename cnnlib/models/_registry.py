@@ -16,8 +16,17 @@ def register_model(name: str | None = None) -> Callable:
 
     A builder takes keyword-only arguments, including ``num_classes`` and ``in_channels``.
     """
+    if callable(name):  # @register_model without the parentheses: nothing would be registered
+        raise TypeError(f"write @register_model() or @register_model('name'), with parentheses; "
+                        f"got register_model({getattr(name, '__name__', name)!r})")
+    if name is not None and not isinstance(name, str):  # it would also break list_models()' sort
+        raise TypeError(f"name must be a str or None (the function's name), got {name!r}")
+    if name == "":
+        raise ValueError("name must not be empty; pass None to register under the function's name")
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if not callable(fn):
+            raise TypeError(f"register_model() decorates a builder function, got {fn!r}")
         key = name or fn.__name__
         if key in _BUILDERS:
             raise ValueError(f"a model named {key!r} is already registered")
@@ -36,6 +45,9 @@ def list_models() -> list[str]:
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
+    if not isinstance(name, str):
+        raise TypeError(f"the model name must be a str, got {name!r} ({type(name).__name__}); "
+                        f"registered models: {', '.join(list_models())}")
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(list_models())}")
     return _BUILDERS[name]
@@ -53,5 +65,7 @@ def create_model(name: str, **kwargs) -> nn.Module:
     if unknown:
         raise TypeError(f"model {name!r} got unknown argument(s) {unknown}; it accepts {sorted(accepted)}")
     model = builder(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"builder of model {name!r} returned {type(model).__name__}, not an nn.Module")
     model.model_args = {"name": name, **kwargs}
     return model

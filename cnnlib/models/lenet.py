@@ -8,6 +8,7 @@ S2 to C3, and Euclidean RBF output units instead of a linear layer + softmax.
 """
 from __future__ import annotations
 
+import operator
 from functools import partial
 from typing import Callable
 
@@ -21,6 +22,25 @@ __all__ = ["LeNet", "lenet", "lenet_modern"]
 
 def _conv_out(size: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def _check_int(name: str, value) -> None:
+    # A float would fail deep inside torch ("empty(): argument 'size'...") and a bool would
+    # silently build a one-class or one-channel net.
+    try:
+        is_int = not isinstance(value, bool) and operator.index(value) is not None
+    except TypeError:
+        is_int = False
+    if not is_int:
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+
+
+def _check_layer(name: str, layer) -> None:
+    # nn.ReLU() (a module) instead of nn.ReLU (what builds one) would fail later with
+    # "forward() missing 1 required positional argument".
+    if isinstance(layer, nn.Module) or not callable(layer):
+        raise TypeError(f"{name} must build a module (a class or factory such as nn.ReLU), got "
+                        f"{layer!r}; pass the class, not an instance")
 
 
 class LeNet(nn.Module):
@@ -44,8 +64,16 @@ class LeNet(nn.Module):
                  pool_layer: Callable[..., nn.Module] = nn.AvgPool2d,
                  norm_layer: Callable[[int], nn.Module] | None = None):
         super().__init__()
-        if num_classes < 1 or in_channels < 1:
-            raise ValueError(f"num_classes and in_channels must be >= 1, got {num_classes}, {in_channels}")
+        for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
+                            ("input_size", input_size)):
+            _check_int(name, value)
+        for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        _check_layer("act_layer", act_layer)
+        _check_layer("pool_layer", pool_layer)
+        if norm_layer is not None:
+            _check_layer("norm_layer", norm_layer)
         side = _conv_out(_conv_out(input_size, 5, padding=2) // 2, 5) // 2
         if side < 1:
             raise ValueError(f"input_size={input_size} is too small for LeNet (needs >= 12)")
@@ -111,6 +139,8 @@ def lenet(*, num_classes: int = 10, in_channels: int = 1, input_size: int = 28) 
 def lenet_modern(*, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
                  batch_norm: bool = True) -> LeNet:
     """LeNet with ReLU, max pooling and (by default) batch normalization."""
+    if not isinstance(batch_norm, bool):  # "no" is truthy: it would add batch norm
+        raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
     return LeNet(num_classes, in_channels, input_size, act_layer=partial(nn.ReLU, inplace=True),
                  pool_layer=nn.MaxPool2d,
                  norm_layer=nn.BatchNorm2d if batch_norm else None)
