@@ -1,6 +1,6 @@
 """Fashion-MNIST loading, stratified subsets and TensorLoader (cnnlib.data)."""
 import hashlib
-import zipfile
+import warnings
 
 import numpy as np
 import pytest
@@ -115,18 +115,8 @@ def test_a_cache_with_wrong_arrays_is_detected(monkeypatch, tmp_path, source):
     assert path.exists()  # the user decides; nothing is deleted behind their back
 
 
-@pytest.mark.parametrize("content", ["garbage bytes", "wrong keys", "truncated"])
-def test_an_unreadable_cache_gives_the_same_advice(monkeypatch, tmp_path, content):
-    path = tmp_path / data_mod._NPZ_NAME
-    if content == "garbage bytes":
-        path.write_bytes(b"not a zip file" * 10)
-    elif content == "wrong keys":
-        np.savez(path, images=np.zeros(3))
-    else:
-        _write_npz(path, n_train=2000)
-        path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(RuntimeError, match="delete it"):
-        cnnlib.load_fashion_mnist(root=tmp_path)
+# Every other way a cache can be damaged, the official files and the cache folder:
+# tests/test_data_cache.py.
 
 
 # -- stratified_subset -----------------------------------------------------------------
@@ -152,7 +142,7 @@ def test_stratified_subset_is_seeded():
 
 @pytest.mark.parametrize("size", [0, -1, 302])
 def test_stratified_subset_rejects_bad_sizes(size):
-    with pytest.raises(ValueError, match=r"size must be in \[1, 301\]"):
+    with pytest.raises(ValueError, match=r"size must be an int in \[1, 301\], got "):
         stratified_subset(torch.arange(301) % 3, size)
     assert len(stratified_subset(torch.arange(301) % 3, 301)) == 301  # all of it is fine
 
@@ -163,6 +153,23 @@ def test_stratified_subset_rejects_impossible_requests():
     labels = torch.tensor([0] * 10 + [1] * 2)
     with pytest.raises(ValueError, match="a class has too few"):
         stratified_subset(labels, 6)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(size=2.5), ValueError, r"size must be an int in \[1, 30\], got 2\.5"),
+    (dict(size=True), ValueError, r"size must be an int in \[1, 30\], got True"),
+    (dict(size=10, seed=-1), ValueError, r"seed must be an int in \[0, .*\], got -1"),
+    (dict(size=10, seed=1.5), ValueError, r"seed must be an int .* got 1\.5"),
+    (dict(size=10, labels=torch.arange(30) % 3 + 0.5), TypeError, "labels must be integer class labels"),
+])
+def test_stratified_subset_rejects_bad_arguments(kwargs, error, match):
+    args = dict(labels=torch.arange(30) % 3)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        stratified_subset(**args)
+    # numpy integers are ints; a list or numpy array of labels is accepted as before
+    assert torch.equal(stratified_subset(np.arange(30) % 3, np.int64(6), seed=np.int64(2)),
+                       stratified_subset(torch.arange(30) % 3, 6, seed=2))
 
 
 # -- TensorLoader ----------------------------------------------------------------------
@@ -291,9 +298,10 @@ def test_normalize_after_scaling():
     (dict(batch_size=0), "batch_size"), (dict(batch_size=-2), "batch_size"),
     (dict(batch_size=2.5), "batch_size"),
     (dict(batch_size=2, labels=torch.arange(4)), "one label per image"),
-    (dict(batch_size=2, labels=torch.zeros(5, 1)), "one label per image"),
+    (dict(batch_size=2, labels=torch.zeros(5, 1, dtype=torch.long)), "one label per image"),
     (dict(batch_size=2, images=torch.zeros(5, 28)), "images must be"),
-    (dict(batch_size=2, images=torch.zeros(0, 4, 4), labels=torch.zeros(0)), "zero images"),
+    (dict(batch_size=2, images=torch.zeros(0, 4, 4), labels=torch.zeros(0, dtype=torch.long)),
+     "zero images"),
     (dict(batch_size=2, resize=0), "resize"), (dict(batch_size=2, resize=(4, 4, 4)), "resize"),
     (dict(batch_size=2, resize=(4, -1)), "resize"), (dict(batch_size=2, resize=(4.0, 4)), "resize"),
     (dict(batch_size=2, normalize=(0.5, 0.0)), "normalize"),
@@ -304,6 +312,95 @@ def test_bad_arguments_raise(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         TensorLoader(args.pop("images"), args.pop("labels"), device="cpu", **args)
+
+
+_BAD_INPUTS = [
+    # labels: float labels would be truncated (2.9 -> class 2), negative ones index from the end
+    (dict(labels=torch.tensor([0.0, 1.0, 2.9, 3.0, 4.0])), TypeError,
+     r"labels must be integer class labels, got torch\.float32"),
+    (dict(labels=torch.arange(5).double()), TypeError, "labels must be integer"),  # even whole
+    (dict(labels=torch.tensor([-0.5, 1, 2, 3, 4])), TypeError, "labels must be integer"),
+    (dict(labels=torch.tensor([True, False, True, False, True])), TypeError, "labels must be integer"),
+    (dict(labels=torch.tensor([0, 1, -1, 3, 4])), ValueError,
+     r"labels must be class indices >= 0, got -1 \(at index 2\)"),
+    (dict(labels=[0, 1, 2, 3, 4]), TypeError,
+     "labels must be a torch.Tensor or a numpy array, got list"),
+    # images: only uint8 is scaled, so other integer dtypes would silently stay in 0..255
+    (dict(images=torch.zeros(5, 4, 4, dtype=torch.int64)), TypeError,
+     r"images must be uint8 .* or floating point .* got torch\.int64"),
+    (dict(images=torch.zeros(5, 4, 4, dtype=torch.int32)), TypeError, "images must be uint8"),
+    (dict(images=torch.zeros(5, 4, 4, dtype=torch.bool)), TypeError, "images must be uint8"),
+    (dict(images=torch.zeros(5, 4, 4).tolist()), TypeError,
+     "images must be a torch.Tensor or a numpy array, got list"),
+    (dict(images=np.zeros((5, 4, 4), dtype=np.int64)), TypeError, "images must be uint8"),
+    (dict(images=torch.zeros(5, 1, 1, 4, 4)), ValueError,
+     r"images must be \(N, H, W\) or \(N, C, H, W\).*\(5, 1, 1, 4, 4\)"),
+    (dict(images=torch.zeros(5)), ValueError, r"images must be \(N, H, W\)"),
+    (dict(images=torch.zeros(5, 0, 4)), ValueError, r"C, H, W >= 1, got \(5, 0, 4\)"),
+    (dict(labels=torch.arange(6)), ValueError, r"one label per image: got labels \(6,\) for 5 images"),
+    (dict(images=torch.zeros(5, 4, 4).index_put_((torch.tensor([3]),), torch.tensor(float("nan")))),
+     ValueError, r"images must be finite: 1 image\(s\) hold NaN or inf, the first at index 3"),
+    (dict(images=torch.full((5, 4, 4), float("inf"), dtype=torch.float64)), ValueError,
+     "images must be finite: 5 image"),
+    # resize: a bool is an int, and True would mean 1x1 images
+    (dict(resize=True), ValueError, r"resize must be a positive int or \(H, W\) .* got True"),
+    (dict(resize=(True, 4)), ValueError, "resize must be"),
+    (dict(resize=2.5), ValueError, "resize must be"),
+    (dict(resize="28"), ValueError, "resize must be"),
+    # normalize: a NaN or inf gives all-NaN batches
+    (dict(normalize=(float("nan"), 0.5)), ValueError,
+     r"normalize must be \(mean, std\) of finite numbers"),
+    (dict(normalize=(0.5, float("inf"))), ValueError, "normalize must be"),
+    (dict(normalize=(0.5, float("nan"))), ValueError, "normalize must be"),
+    (dict(normalize=(0.5, -1.0)), ValueError, "normalize must be"),
+    (dict(normalize=("0.5", 1.0)), ValueError, "normalize must be"),
+    (dict(normalize=(0.5, torch.tensor([0.2, 0.3]))), ValueError, "normalize must be"),
+    (dict(normalize=0.5), ValueError, "normalize must be"),
+    # integers: bools and floats are not counts or seeds
+    (dict(batch_size=True), ValueError, r"batch_size must be an int >= 1, got True"),
+    (dict(seed=-1), ValueError, r"seed must be an int in \[0, 18446744073709551615\], got -1"),
+    (dict(seed=1.5), ValueError, "seed must be an int"),
+    (dict(seed=False), ValueError, "seed must be an int"),
+    (dict(shuffle="no"), ValueError, r"shuffle must be True or False, got 'no'"),
+    (dict(drop_last=None), ValueError, "drop_last must be True or False"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, match", _BAD_INPUTS)
+def test_bad_inputs_are_rejected_with_a_clear_message(kwargs, error, match):
+    args = dict(images=torch.zeros(5, 4, 4, dtype=torch.uint8), labels=torch.arange(5), batch_size=2)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        TensorLoader(args.pop("images"), args.pop("labels"), device="cpu", **args)
+
+
+def test_numpy_inputs_are_converted_and_give_the_same_batches():
+    images = np.random.default_rng(0).integers(0, 256, (7, 6, 6), dtype=np.uint8)
+    labels = np.arange(7) % 3
+    images.flags.writeable = False  # e.g. a memory-mapped file: copied, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = TensorLoader(images, labels, batch_size=3, shuffle=True, seed=1, device="cpu")
+    b = TensorLoader(torch.from_numpy(images.copy()), torch.from_numpy(labels), batch_size=3,
+                     shuffle=True, seed=1, device="cpu")
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and ya.dtype == torch.int64
+
+
+def test_accepted_dtypes_and_numbers():
+    # Other float dtypes are used as they are; uint8 (and any integer) labels become int64.
+    floats = torch.rand(4, 3, 3, dtype=torch.float64)
+    labels = torch.arange(4, dtype=torch.uint8)
+    x, y = next(iter(TensorLoader(floats, labels, batch_size=4, device="cpu")))
+    assert torch.equal(x, floats.float().unsqueeze(1)) and y.dtype == torch.int64
+    # numpy integers and one-element tensors are numbers; the arithmetic is unchanged.
+    images = torch.randint(0, 256, (4, 6, 6), dtype=torch.uint8)
+    plain = TensorLoader(images, torch.arange(4), batch_size=np.int64(4), resize=(np.int64(8), 8),
+                         normalize=(0.25, 0.5), seed=np.int64(3), device="cpu")
+    tensor = TensorLoader(images, torch.arange(4), batch_size=4, resize=8,
+                          normalize=(torch.tensor(0.25), np.float32(0.5)), device="cpu")
+    assert plain.resize == (8, 8) and type(plain.resize[0]) is int
+    assert torch.equal(next(iter(plain))[0], next(iter(tensor))[0])
 
 
 def test_fashion_mnist_loaders_on_stratified_subsets(fashion):
@@ -321,6 +418,70 @@ def test_fashion_mnist_loaders_on_stratified_subsets(fashion):
     assert all(h in test_hashes for h in _row_hashes(test.images[:, 0]))
     again, _ = cnnlib.fashion_mnist_loaders(32, train_size=100, data=fashion, device="cpu", seed=4)
     assert torch.equal(again.images, train.images)
+
+
+def _small_fashion(n_train=40, n_test=20):
+    def split(n):
+        images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1).expand(n, 28, 28).contiguous()
+        return data_mod.Split(images, torch.arange(n) % 10)
+    return data_mod.FashionMNIST(split(n_train), split(n_test), source="npm")
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(train_size=2.5), ValueError, r"train_size must be an int >= 1, got 2\.5"),
+    (dict(train_size=True), ValueError, r"train_size must be an int >= 1, got True"),
+    (dict(train_size=0), ValueError, r"train_size must be an int >= 1, got 0"),
+    (dict(train_size=-5), ValueError, r"train_size must be an int >= 1, got -5"),
+    (dict(train_size=41), ValueError,
+     r"train_size must be an int in \[1, 40\] \(the train split has 40 images\), got 41"),
+    (dict(test_size=2.5), ValueError, r"test_size must be an int >= 1, got 2\.5"),
+    (dict(test_size=21), ValueError,
+     r"test_size must be an int in \[1, 20\] \(the test split has 20 images\), got 21"),
+    (dict(eval_batch_size=0), ValueError, r"eval_batch_size must be an int >= 1, got 0"),
+    (dict(eval_batch_size=-3), ValueError, "eval_batch_size must be an int >= 1, got -3"),
+    (dict(eval_batch_size=True), ValueError, "eval_batch_size must be an int >= 1, got True"),
+    (dict(eval_batch_size=64.0), ValueError, r"eval_batch_size must be an int >= 1, got 64\.0"),
+    (dict(batch_size=0), ValueError, "batch_size must be an int >= 1, got 0"),
+    (dict(batch_size=2.5), ValueError, r"batch_size must be an int >= 1, got 2\.5"),
+    (dict(seed=1.5), ValueError, r"seed must be an int .* got 1\.5"),
+    (dict(seed=-2), ValueError, r"seed must be an int .* got -2"),
+    (dict(resize=True), ValueError, "resize must be"),
+    (dict(normalize=(0.0, float("nan"))), ValueError, "normalize must be"),
+    (dict(data=(torch.zeros(3, 28, 28), torch.arange(3))), TypeError,
+     r"data must be a cnnlib\.data\.FashionMNIST"),
+])
+def test_fashion_mnist_loaders_rejects_bad_arguments(kwargs, error, match):
+    args = dict(batch_size=8, data=_small_fashion(), device="cpu")
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        cnnlib.fashion_mnist_loaders(**args)
+
+
+def test_fashion_mnist_loaders_checks_sizes_before_loading_anything(monkeypatch):
+    def load(*args, **kwargs):
+        raise AssertionError("a typo in an argument must not cost a download")
+
+    monkeypatch.setattr(data_mod, "load_fashion_mnist", load)
+    with pytest.raises(ValueError, match="train_size"):
+        cnnlib.fashion_mnist_loaders(32, train_size=0.5)
+    with pytest.raises(ValueError, match="eval_batch_size"):
+        cnnlib.fashion_mnist_loaders(32, eval_batch_size=0)
+
+
+def test_fashion_mnist_loaders_eval_batch_size():
+    data = _small_fashion()
+    assert cnnlib.fashion_mnist_loaders(8, data=data, device="cpu")[1].batch_size == 256
+    assert cnnlib.fashion_mnist_loaders(300, data=data, device="cpu")[1].batch_size == 300
+    assert cnnlib.fashion_mnist_loaders(8, eval_batch_size=7, data=data, device="cpu")[1].batch_size == 7
+    train, test = cnnlib.fashion_mnist_loaders(8, train_size=40, test_size=np.int64(20), data=data,
+                                               device="cpu")
+    assert (len(train.labels), len(test.labels)) == (40, 20)  # the whole split is a valid size
+
+
+@pytest.mark.parametrize("root, error", [(123, TypeError), ("", ValueError)])
+def test_data_dir_rejects_a_root_that_is_not_a_folder_path(root, error):
+    with pytest.raises(error, match="root must"):
+        data_dir(root)
 
 
 def test_class_names_are_the_official_ones():
