@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._checks import is_int
 from .device import get_device
 
 __all__ = [
@@ -388,13 +389,8 @@ def load_fashion_mnist(source: str = "auto", root: str | os.PathLike | None = No
 
 
 # -- argument checks -------------------------------------------------------------------
-def _is_int(value) -> bool:
-    # bool is an int subclass: resize=True would mean 1x1 images, batch_size=True one example.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_int(name: str, value, low: int, high: int | None = None, note: str = "") -> int:
-    if not _is_int(value) or value < low or (high is not None and value > high):
+    if not is_int(value) or value < low or (high is not None and value > high):
         bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be an int {bounds}{note}, got {value!r}")
     return int(value)
@@ -532,9 +528,9 @@ class TensorLoader:
                 raise ValueError(f"images must be finite: {len(bad)} image(s) hold NaN or inf, "
                                  f"the first at index {int(bad[0])}")
         if resize is not None:
-            size = (resize, resize) if _is_int(resize) else resize
+            size = (resize, resize) if is_int(resize) else resize
             if (not isinstance(size, (tuple, list)) or len(size) != 2
-                    or any(not _is_int(s) or s <= 0 for s in size)):
+                    or any(not is_int(s) or s <= 0 for s in size)):
                 raise ValueError(f"resize must be a positive int or (H, W) of positive ints, "
                                  f"got {resize!r}")
             resize = (int(size[0]), int(size[1]))

@@ -3,23 +3,17 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 
 import torch
+
+from ._checks import check_int
 
 __all__ = ["GradNormLogger", "EarlyStopping"]
 
 
 def _check_count(name: str, value) -> None:
     # every=2.5 or patience=nan would run without an error and log or stop at the wrong time.
-    try:
-        is_int = not isinstance(value, bool) and operator.index(value) is not None
-    except TypeError:
-        is_int = False
-    if not is_int:
-        raise TypeError(f"{name} must be an int >= 1, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    check_int(name, value, 1)
 
 
 class GradNormLogger:

@@ -1,9 +1,10 @@
 """Classification metrics computed from logits or predicted labels."""
 from __future__ import annotations
 
-import operator
 
 import torch
+
+from ._checks import check_int
 
 __all__ = ["confusion_matrix", "most_confused"]
 
@@ -17,14 +18,7 @@ def _as_tensor(name: str, value) -> torch.Tensor:
 
 
 def _check_int(name: str, value, minimum: int) -> None:
-    try:
-        is_int = not isinstance(value, bool) and operator.index(value) is not None
-    except TypeError:
-        is_int = False
-    if not is_int:
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    check_int(name, value, minimum)
 
 
 def _check_counts(cm: torch.Tensor) -> None:

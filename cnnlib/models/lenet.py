@@ -8,12 +8,12 @@ S2 to C3, and Euclidean RBF output units instead of a linear layer + softmax.
 """
 from __future__ import annotations
 
-import operator
 from functools import partial
 from typing import Callable
 
 from torch import nn
 
+from .._checks import check_int
 from ._registry import register_model
 from .layers import Flatten, Sigmoid
 
@@ -27,12 +27,7 @@ def _conv_out(size: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
 def _check_int(name: str, value) -> None:
     # A float would fail deep inside torch ("empty(): argument 'size'...") and a bool would
     # silently build a one-class or one-channel net.
-    try:
-        is_int = not isinstance(value, bool) and operator.index(value) is not None
-    except TypeError:
-        is_int = False
-    if not is_int:
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    check_int(name, value)
 
 
 def _check_layer(name: str, layer) -> None:
