@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv mathjax data book test execute bench clean
+.PHONY: help venv mathjax data book test execute bench floor clean
 help:
 	@echo "make book     build the website into _build/html (offline, warnings are errors)"
 	@echo "make test     run every test: unit tests, notebooks (smoke profile), book, browser"
 	@echo "make execute  re-run the notebooks in place with the cpu profile (stored outputs)"
 	@echo "make bench    d2l vs cnnlib LeNet benchmark (10 trials, about 25 minutes on 2 cores)"
 	@echo "make data     fetch Fashion-MNIST into the cache (\$$CNNLIB_DATA_DIR)"
+	@echo "make floor    install the oldest supported versions in .venv-floor, run the unit tests"
 
 venv: $(STAMP)
 $(STAMP): requirements.txt requirements-bench.txt pyproject.toml
@@ -41,6 +42,10 @@ execute: venv data
 
 bench: venv data
 	$(PY) benchmarks/lenet_d2l_vs_cnnlib.py
+
+# Not part of `make test`: it downloads PyTorch's oldest supported release (see README).
+floor:
+	bash tools/check_floor.sh
 
 clean:
 	rm -rf _build
