@@ -293,6 +293,7 @@ class Trainer:
         self.config = config if config is not None else TrainConfig()
         if not isinstance(self.config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(self.config).__name__}")
+        self.config.__post_init__()  # a config changed after it was built is checked again
         if optimizer is not None:
             if not isinstance(optimizer, torch.optim.Optimizer):
                 raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
@@ -334,6 +335,8 @@ class Trainer:
         self._batch_in_epoch: int | None = None
         self._epoch_loader_state: dict | None = None
         self._sums: dict | None = None
+        self._epoch_first_step = 0
+        self._resumed_from: tuple = (None, None)
         self._in_step = False
         self._pending: list[torch.Tensor] = []  # losses not yet checked for NaN/divergence
         self._pending_from = 0  # batch index (in the epoch) of the first of them
@@ -424,16 +427,24 @@ class Trainer:
                 raise bad from err
             raise
 
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        """Eval mode for a while, then every module's own mode back (a hook may have frozen
+        some batch-norm layers; an evaluate() from a hook must not end training mode)."""
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        try:
+            yield
+        finally:
+            for m, training in modes:
+                m.training = training
+
     def _probe_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The model's logits for two examples, computed in eval mode without gradients, so
         that labels can be checked before the first training step changes anything (batch
         norm statistics, weights)."""
-        self.model.eval()
-        try:
-            with torch.no_grad(), self._autocast():
-                return self.model(x[:2])
-        finally:
-            self.model.train()
+        with self._eval_mode(), torch.no_grad(), self._autocast():
+            return self.model(x[:2])
 
     # -- training ----------------------------------------------------------------------
     def fit(self, train_loader, val_loader=None, *, epochs: int | None = None) -> dict[str, list[float]]:
@@ -441,14 +452,21 @@ class Trainer:
 
         Evaluates on ``val_loader`` after each epoch if given. Returns the history:
         ``{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}`` lists.
-        After :meth:`load`, or after a fit that stopped with an exception between two
-        steps (a NaN, a ``KeyboardInterrupt``), training resumes at the next batch.
+
+        After :meth:`load` of a checkpoint taken inside an epoch, or after a fit that
+        stopped with an exception (a NaN, a ``KeyboardInterrupt``) once it had taken a step
+        of the epoch, training goes on at the next batch, as if it had never stopped; this
+        needs a train loader with ``state_dict``/``load_state_dict`` (such as
+        :class:`cnnlib.TensorLoader`), the same one or one built the same way. With another
+        loader an interrupted epoch starts over. A resumed epoch does not call
+        ``on_epoch_start`` again.
 
         Raises:
             FloatingPointError: a training loss became NaN/inf or grew beyond
                 ``config.divergence_factor`` times the run's first loss, or a validation
                 loss is not finite; the message names the epoch and step.
         """
+        self.config.__post_init__()  # a config changed after it was built is checked again
         total = self.config.epochs if epochs is None else epochs
         if isinstance(total, bool) or not isinstance(total, int) or total < 1:
             raise ValueError(f"epochs must be a positive int, got {total!r}")
@@ -458,12 +476,9 @@ class Trainer:
                                 f"or torch.utils.data.DataLoader), got {type(loader).__name__}")
         if len(train_loader) == 0:
             raise ValueError("train_loader yields no batches")
-        if self._pending_loader_state is not None:
-            if not hasattr(train_loader, "load_state_dict"):
-                raise TypeError("the checkpoint holds a loader state but train_loader has no load_state_dict")
-            train_loader.load_state_dict(self._pending_loader_state)
-            self._pending_loader_state = None
-        skip = self._resume_position["batch"] if self._resume_position else 0
+        self._check_resumable(train_loader)
+        position = self._resume_position
+        skip = position["batch"] if position else 0
         self._last_train_loader = train_loader
         self.stop_training = False
         self._call("on_fit_start")
@@ -479,12 +494,13 @@ class Trainer:
                         raise FloatingPointError(f"after training epoch {self.epoch + 1}, on "
                                                  f"val_loader: {err}") from None
                     metrics["val_loss"], metrics["val_acc"] = val["loss"], val["accuracy"]
+                # The epoch is done: from here on a checkpoint is one between epochs.
+                self._batch_in_epoch, self._sums, self._unsaveable = None, None, None
                 self.epoch += 1
-                if self.scheduler is not None:
-                    self.scheduler.step()
                 for key in self.history:
                     self.history[key].append(metrics.get(key, float("nan")))
-                self._batch_in_epoch, self._sums, self._unsaveable = None, None, None
+                if self.scheduler is not None:
+                    self.scheduler.step()
                 if self.config.progress:
                     bar.write(self._epoch_line(metrics, total))
                 self._call("on_epoch_end", self.epoch, metrics)
@@ -496,60 +512,95 @@ class Trainer:
         self._call("on_fit_end")
         return self.history
 
+    def _check_resumable(self, loader) -> None:
+        """Refuse, before changing anything, a loader that cannot go on where the run stopped."""
+        if self._pending_loader_state is not None and not hasattr(loader, "load_state_dict"):
+            raise TypeError("this run goes on from a checkpoint or an interrupted fit that recorded "
+                            "the train loader's shuffling state, but train_loader "
+                            f"({type(loader).__name__}) has no load_state_dict(): pass the kind of "
+                            "loader the run was trained with, such as cnnlib.TensorLoader")
+        position = self._resume_position
+        if position is None:
+            return
+        here = (len(loader), getattr(loader, "num_examples", None))
+        there = (position["batches"], position["examples"])
+        if here != there:
+            raise ValueError(f"the run stopped after batch {position['batch']} of an epoch of "
+                             f"{there[0]} batches ({there[1]} examples), but this train_loader has "
+                             f"{here[0]} batches ({here[1]} examples): resume with a loader built "
+                             "like the one the run was trained with (same data, batch size, "
+                             "drop_last)")
+
     def _keep_position(self) -> None:
         """After an exception inside an epoch: remember where it stood, so that the next fit
-        (or a checkpoint taken now) resumes at the batch after the last completed step."""
+        (or a checkpoint taken now) goes on at the batch after the last completed step. An
+        epoch that took no step yet leaves things as they were before this fit."""
         if self._batch_in_epoch is None:
             return
-        if self._in_step:
-            self._unsaveable = (f"the last fit stopped in the middle of a training step (epoch "
-                                f"{self.epoch + 1}, after {self._batch_in_epoch} batches), so the "
-                                "weights may hold half an update. Load the last checkpoint; "
-                                "fit() would train on from the interrupted batch")
-        if self._epoch_loader_state is None:
-            self._unsaveable = (f"the last fit stopped inside epoch {self.epoch + 1}, and its train "
-                                "loader has no state_dict() to rewind it to the same batch, so "
-                                "no exact checkpoint can be taken: finish the epoch with fit() first")
-        else:
-            self._resume_position = self._position()
-            self._pending_loader_state = self._epoch_loader_state
-        self._batch_in_epoch, self._in_step = None, False
+        try:
+            if self.step == self._epoch_first_step:  # nothing trained in this epoch
+                self._resume_position, self._pending_loader_state = self._resumed_from
+            elif self._epoch_loader_state is None:
+                self._unsaveable = (
+                    f"the last fit stopped inside epoch {self.epoch + 1}, and its train loader has "
+                    "no state_dict() to rewind it to the same batch, so no exact checkpoint can "
+                    "be taken: the next fit() trains this epoch from its start")
+            else:
+                if self._in_step:
+                    self._unsaveable = (
+                        f"the last fit stopped in the middle of a training step (epoch "
+                        f"{self.epoch + 1}, after {self._batch_in_epoch} batches), so the weights "
+                        "may hold half an update. Load the last checkpoint; fit() would train on "
+                        "from the interrupted batch")
+                self._resume_position = self._position()
+                self._pending_loader_state = self._epoch_loader_state
+        finally:
+            self._batch_in_epoch, self._sums, self._in_step = None, None, False
 
     def _position(self) -> dict:
         s = self._sums
-        return {"batch": self._batch_in_epoch, "loss_sum": s["loss_sum"].detach().cpu().clone(),
+        pending = [loss.float().cpu() for loss in self._pending]
+        return {"batch": self._batch_in_epoch, "batches": s["batches"], "examples": s["examples"],
+                "loss_sum": s["loss_sum"].detach().cpu().clone(),
                 "correct": s["correct"].detach().cpu().clone(), "seen": s["seen"],
-                "seconds": s["seconds"] + time.perf_counter() - s["start"]}
+                "seconds": s["seconds"] + time.perf_counter() - s["start"],
+                # Losses of steps already taken but not yet checked for NaN or divergence.
+                "pending": torch.stack(pending) if pending else torch.zeros(0),
+                "pending_from": self._pending_from}
 
     def _train_epoch(self, loader, bar, total: int) -> dict[str, float]:
         self.model.train()
-        resume, self._resume_position = self._resume_position, None
+        position, loader_state = self._resume_position, self._pending_loader_state
+        self._resumed_from = (position, loader_state)  # given back if no step gets taken
+        self._resume_position = self._pending_loader_state = None
+        if loader_state is not None:
+            loader.load_state_dict(loader_state)
         self._epoch_loader_state = loader.state_dict() if hasattr(loader, "state_dict") else None
-        if resume is None:
+        self._epoch_first_step = self.step
+        sums = {"batches": len(loader), "examples": getattr(loader, "num_examples", None),
+                "start": time.perf_counter()}
+        if position is None:
             skip = 0
             # Sums stay on the device: reading them every step would stall a GPU every step.
-            self._sums = {"loss_sum": torch.zeros((), device=self.device),
-                          "correct": torch.zeros((), device=self.device, dtype=torch.long),
-                          "seen": 0, "seconds": 0.0}
+            sums.update(loss_sum=torch.zeros((), device=self.device),
+                        correct=torch.zeros((), device=self.device, dtype=torch.long),
+                        seen=0, seconds=0.0)
+            self._pending, self._pending_from = [], 0
         else:
-            skip = int(resume["batch"])
-            if skip > len(loader):
-                raise ValueError(f"the run stopped after batch {skip} of epoch {self.epoch + 1}, "
-                                 f"but this train_loader has only {len(loader)} batches: resume "
-                                 "with the loader the run was trained with")
-            self._sums = {"loss_sum": resume["loss_sum"].to(self.device).clone(),
-                          "correct": resume["correct"].to(self.device).clone(),
-                          "seen": int(resume["seen"]), "seconds": float(resume["seconds"])}
-        sums = self._sums
+            skip = int(position["batch"])
+            sums.update(loss_sum=position["loss_sum"].to(self.device).clone(),
+                        correct=position["correct"].to(self.device).clone(),
+                        seen=int(position["seen"]), seconds=float(position["seconds"]))
+            self._pending = list(position["pending"].to(self.device).unbind())
+            self._pending_from = int(position["pending_from"])
+        self._sums = sums
         self._batch_in_epoch = skip
-        self._pending, self._pending_from = [], skip
-        if resume is None:
+        if position is None:
             self._call("on_epoch_start", self.epoch + 1)
-        sums["start"] = time.perf_counter()
         checked = False
         for i, (x, y) in enumerate(loader):
             if i < skip:
-                continue  # trained before the checkpoint or interruption this run resumes from
+                continue  # trained before the checkpoint or interruption this run goes on from
             x = self._inputs(x)
             if not checked:
                 self._check_batch(x, y, "train_loader")
@@ -635,11 +686,10 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------
     def _eval_batches(self, loader, name: str):
-        """(logits, labels) of every batch, model in eval mode, inputs checked."""
+        """(logits, labels) of every batch, inputs checked on the first; call in _eval_mode."""
         if not hasattr(loader, "__iter__"):
             raise TypeError(f"{name} must be an iterable of (images, labels) batches, got "
                             f"{type(loader).__name__}")
-        self.model.eval()
         for i, (x, y) in enumerate(loader):
             x = self._inputs(x)
             if i == 0:
@@ -652,43 +702,55 @@ class Trainer:
 
     @torch.inference_mode()
     def predict(self, loader) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and labels for every example of ``loader``, on the CPU, in loader order."""
+        """Logits and labels for every example of ``loader``, on the CPU, in loader order.
+
+        The model runs in eval mode; each module's mode is restored afterwards."""
         logits, labels = [], []
-        for out, y in self._eval_batches(loader, "the loader"):
-            logits.append(out.float())
-            labels.append(y)
+        with self._eval_mode():
+            for out, y in self._eval_batches(loader, "the loader"):
+                logits.append(out.float())
+                labels.append(y)
         if not logits:
             raise ValueError("cannot predict on a loader that yields no batches")
         return torch.cat(logits).cpu(), torch.cat(labels).cpu()
 
     @torch.inference_mode()
     def evaluate(self, loader) -> dict[str, float]:
-        """Mean loss and accuracy over ``loader`` (model in eval mode).
+        """Mean loss and accuracy over ``loader``.
+
+        The model runs in eval mode; each module's mode is restored afterwards.
 
         Raises:
-            FloatingPointError: a batch's loss is NaN or inf (named by its position).
+            FloatingPointError: the loss is NaN or inf (the first such batch is named).
         """
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
         losses = []
-        for out, y in self._eval_batches(loader, "the loader"):
-            with self._autocast():
-                loss = self._loss(out, y, "the loader")
-            losses.append(loss.float())
-            loss_sum += loss.float() * len(y)
-            correct += (out.argmax(dim=1) == y).sum()
-            seen += len(y)
+        with self._eval_mode():
+            for out, y in self._eval_batches(loader, "the loader"):
+                with self._autocast():
+                    loss = self._loss(out, y, "the loader")
+                losses.append(loss.float())
+                loss_sum += loss.float() * len(y)
+                correct += (out.argmax(dim=1) == y).sum()
+                seen += len(y)
         if seen == 0:
             raise ValueError("cannot evaluate on a loader that yields no batches")
         result = {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen}
         if not math.isfinite(result["loss"]):
             values = torch.stack(losses).cpu()
-            i = int((~torch.isfinite(values)).nonzero()[0])
+            bad = (~torch.isfinite(values)).nonzero()
+            if len(bad):
+                i = int(bad[0])
+                what = f"evaluation loss is {values[i].item()} on batch {i + 1} of {len(losses)}"
+            else:  # every batch finite, their weighted sum is not
+                what = (f"evaluation loss overflows: the batch losses (up to "
+                        f"{values.max().item():.4g}) sum to {result['loss'] * seen}")
             raise FloatingPointError(
-                f"evaluation loss is {values[i].item()} on batch {i + 1} of {len(losses)}: the "
-                "model's outputs on these inputs are not finite. Check the inputs for NaN/inf, and "
-                "the weights and batch-norm statistics for overflow."
+                f"{what}: the model's outputs on these inputs are not finite or far too large. "
+                "Check the inputs for NaN/inf, and the weights and batch-norm statistics for "
+                "overflow."
             )
         return result
 
@@ -743,6 +805,11 @@ class Trainer:
         ``path + ".tmp"`` and then renamed over ``path``, so a killed save never damages an
         existing checkpoint; a ``.tmp`` left by one is reported and replaced.
 
+        The checkpoint holds the trainer's own state: model, optimizer, scheduler, scaler,
+        counters, history, RNGs, the train loader's shuffling state. Hooks keep their own
+        (an ``EarlyStopping``'s best value, a ``GradNormLogger``'s norms): a resumed run
+        starts them afresh.
+
         Raises:
             FloatingPointError: the weights or optimizer state hold NaN or inf; ``path`` is
                 left untouched, so the last good checkpoint survives a diverged run.
@@ -786,15 +853,15 @@ class Trainer:
         an epoch and the RNG states from ``path``; the train loader's shuffling state is
         applied at the next :meth:`fit`.
 
-        The checkpoint's optimizer state wins over the trainer's own, hyperparameters
-        included (lr, momentum, weight decay, betas: an exact resume needs them), and a
-        ``UserWarning`` lists those that differ; to train on with other values, change
-        ``trainer.optimizer.param_groups`` after loading. The trainer's :class:`TrainConfig`
-        governs everything else (epochs, grad_clip, amp, ...).
+        The checkpoint's optimizer and scheduler states win over the trainer's own,
+        hyperparameters included (lr, momentum, weight decay, betas, a StepLR's gamma: an
+        exact resume needs them), and a ``UserWarning`` lists those that differ; to train on
+        with other values, change ``trainer.optimizer.param_groups`` after loading. The
+        trainer's :class:`TrainConfig` governs everything else (epochs, grad_clip, amp, ...).
 
         The file is verified first (its digest, then that it fits this model, optimizer and
-        scheduler); a load that fails raises :class:`CheckpointError` naming the file and
-        changes nothing.
+        scheduler); a load that fails raises :class:`CheckpointError` naming the file
+        (``FileNotFoundError`` if there is none) and changes nothing.
         """
         path = os.fspath(path)
         self._apply(_read_checkpoint(path), path)
@@ -802,7 +869,7 @@ class Trainer:
 
     def _apply(self, ckpt: dict, path: str) -> None:
         self._check_fits(ckpt, path)
-        changed = self._optimizer_changes(ckpt["optimizer"])
+        changed = self._optimizer_changes(ckpt["optimizer"]) + self._scheduler_changes(ckpt["scheduler"])
         before = {
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
@@ -836,7 +903,8 @@ class Trainer:
         self._batch_in_epoch, self._sums, self._unsaveable = None, None, None
         self._pending, self._pending_from = [], 0
         if changed:
-            warnings.warn(f"{path}: the checkpoint's optimizer settings replace this trainer's: "
+            warnings.warn(f"{path}: the checkpoint's optimizer and scheduler settings replace "
+                          "this trainer's: "
                           f"{'; '.join(changed)}. Change trainer.optimizer.param_groups after "
                           "load() to train on with other values.", stacklevel=3)
 
@@ -858,10 +926,12 @@ class Trainer:
         if ckpt["optimizer_type"] != kind:
             raise CheckpointError(f"{path} was saved with a {ckpt['optimizer_type']} optimizer; this "
                                   f"trainer uses {kind}. Build the trainer with the same optimizer "
-                                  "(TrainConfig.optimizer). Nothing was changed.")
+                                  "(TrainConfig.optimizer, or the optimizer= you trained with) and "
+                                  "call load(). Nothing was changed.")
         if ckpt["scheduler"] is not None and self.scheduler is None:
             raise CheckpointError(f"{path} has a scheduler state ({ckpt['scheduler_type']}) but this "
-                                  "trainer has no scheduler. Nothing was changed.")
+                                  "trainer has no scheduler: build it with one (from_checkpoint "
+                                  "takes scheduler=lambda optimizer: ...). Nothing was changed.")
         if ckpt["scheduler"] is None and self.scheduler is not None:
             raise CheckpointError(f"{path} was trained without a scheduler but this trainer has one "
                                   f"({type(self.scheduler).__name__}), which would start over. "
@@ -886,9 +956,38 @@ class Trainer:
                     changes.append(f"{k} {saved.get(k)!r} instead of {mine.get(k)!r}{group}")
         return changes
 
+    # Entries of a scheduler's state that record its progress, not its settings.
+    _SCHEDULER_PROGRESS = ("last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step",
+                           "_is_initial", "base_lrs", "verbose")
+
+    def _scheduler_changes(self, saved: dict | None) -> list[str]:
+        """The scheduler settings (a StepLR's step_size, gamma, ...) that loading would change."""
+        if saved is None or self.scheduler is None:
+            return []
+        mine = self.scheduler.state_dict()
+        return [f"scheduler {k} {saved.get(k)!r} instead of {mine.get(k)!r}"
+                for k in sorted(set(mine) | set(saved), key=str)
+                if k not in self._SCHEDULER_PROGRESS
+                and isinstance(mine.get(k), (int, float, str, bool, list, tuple, type(None)))
+                and not _same_setting(saved.get(k), mine.get(k))]
+
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, *, device=None, **kwargs) -> "Trainer":
-        """Rebuild model (from the registry) and config recorded in a checkpoint, then load it."""
+    def from_checkpoint(cls, path: str | os.PathLike, *, device=None, config: TrainConfig | None = None,
+                        scheduler: Callable | None = None, **kwargs) -> "Trainer":
+        """Rebuild the model (from the registry) and the trainer recorded in a checkpoint, then
+        load it.
+
+        Args:
+            path: a checkpoint written by :meth:`save` from a registered model.
+            device: see :func:`cnnlib.get_device`.
+            config: a :class:`TrainConfig` to use instead of the recorded one (e.g.
+                ``amp="off"`` to open a GPU run's fp16 checkpoint on a CPU).
+            scheduler: for a run trained with a scheduler, a function that builds it from
+                the optimizer, e.g. ``lambda opt: StepLR(opt, step_size=1)``.
+            **kwargs: passed to :class:`Trainer` (``loss_fn``, ``hooks``). A run whose
+                optimizer was not built from its TrainConfig cannot be rebuilt: build that
+                trainer yourself and call :meth:`load`.
+        """
         from .models import create_model
 
         path = os.fspath(path)
@@ -898,8 +997,11 @@ class Trainer:
             raise ValueError(f"{path} records no registered model; build the model yourself and "
                              "call Trainer(model, config).load(path)")
         name = args.pop("name")
-        config = TrainConfig(**{f.name: ckpt["config"][f.name] for f in fields(TrainConfig)
-                                if f.name in ckpt["config"]})
+        if config is None:
+            config = TrainConfig(**{f.name: ckpt["config"][f.name] for f in fields(TrainConfig)
+                                    if f.name in ckpt["config"]})
         trainer = cls(create_model(name, **args), config, device=device, **kwargs)
+        if scheduler is not None:
+            trainer.scheduler = scheduler(trainer.optimizer)
         trainer._apply(ckpt, path)
         return trainer

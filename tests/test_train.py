@@ -323,7 +323,7 @@ def test_predict_and_evaluate_agree(tiny_cnn, make_loader):
     trainer.fit(train)
     trainer.model.train()
     logits, labels = trainer.predict(test)
-    assert not trainer.model.training
+    assert trainer.model.training  # predict runs in eval mode, then gives the mode back
     assert logits.shape == (30, 4) and logits.dtype == torch.float32 and labels.shape == (30,)
     assert torch.equal(labels, test.labels)  # loader order
     result = trainer.evaluate(test)

@@ -476,3 +476,167 @@ def test_an_ordinary_run_is_not_called_divergent(make_loader):
     history = Trainer(cnnlib.create_model("lenet", num_classes=4, input_size=12),
                       quiet(epochs=3, lr=0.9, check_every=1)).fit(make_loader(64, shape=(1, 12, 12)))
     assert len(history["epoch"]) == 3
+
+
+# -- the edges of resuming (found in review) ----------------------------------------------
+def test_a_checkpoint_from_on_epoch_start_resumes_exactly(tmp_path, make_loader, uninterrupted):
+    path = tmp_path / "start.pt"
+
+    def save_at_epoch_2(trainer, epoch):
+        if epoch == 2:
+            trainer.save(path)
+
+    first, loader, val = dropout_run(make_loader, hooks={"on_epoch_start": save_at_epoch_2})
+    first.fit(loader, val)
+    resumed, loader, val = dropout_run(make_loader, seed=7)
+    resumed.load(path).fit(loader, val)
+    assert same_run(resumed, uninterrupted)
+
+
+def test_an_error_in_on_epoch_start_is_the_error_you_see(tiny_cnn, make_loader):
+    def fail(trainer, epoch):
+        raise ValueError("my hook failed")
+
+    trainer = Trainer(tiny_cnn(), quiet(epochs=1), hooks={"on_epoch_start": fail})
+    with pytest.raises(ValueError, match="my hook failed"):
+        trainer.fit(make_loader())
+    assert (trainer._resume_position, trainer._pending_loader_state) == (None, None)
+
+
+def test_a_fit_that_fails_before_its_first_step_leaves_no_resume_behind(tiny_cnn, make_loader):
+    trainer = Trainer(tiny_cnn(num_classes=2), quiet(epochs=1))
+    with pytest.raises(ValueError, match="labels"):
+        trainer.fit(make_loader(num_classes=4))  # labels 0..3 for 2 classes
+    assert (trainer._resume_position, trainer._pending_loader_state) == (None, None)
+    trainer.fit(list(make_loader(num_classes=2)))  # a loader without state_dict is fine now
+    assert trainer.step == 5
+
+
+def test_resuming_with_another_loader_is_refused_and_the_position_kept(tmp_path, make_loader,
+                                                                       uninterrupted):
+    path = tmp_path / "mid.pt"
+    first, loader, val = dropout_run(make_loader, hooks={
+        "on_step_end": lambda t, step, loss: t.save(path) if step == 8 else None})
+    first.fit(loader, val)
+    resumed, loader, val = dropout_run(make_loader, seed=3)
+    resumed.load(path)
+    other = make_loader(44, batch_size=4, shuffle=True, seed=3)
+    with pytest.raises(ValueError, match=r"stopped after batch 2 of an epoch of 6 batches \(44 "
+                                         r"examples\), but this train_loader has 11 batches"):
+        resumed.fit(other, val)
+    resumed.fit(loader, val)  # the right loader still resumes exactly
+    assert same_run(resumed, uninterrupted)
+
+
+def test_a_divergence_before_an_interruption_is_still_reported(tiny_cnn, make_loader):
+    class SpikeAt:
+        def __init__(self, at):
+            self.at, self.calls = at, 0
+
+        def __call__(self, logits, labels):
+            self.calls += 1
+            loss = F.cross_entropy(logits, labels)
+            return loss * 1e6 if self.calls == self.at else loss
+
+    def interrupt(trainer, step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    trainer = Trainer(tiny_cnn(), quiet(epochs=2), loss_fn=SpikeAt(2), hooks={"on_step_end": interrupt})
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(make_loader())
+    trainer.hooks["on_step_end"] = []
+    with pytest.raises(FloatingPointError, match="at epoch 1, step 2 of that epoch.*diverged"):
+        trainer.fit(make_loader())
+
+
+def test_evaluate_in_a_hook_gives_every_module_its_mode_back(tmp_path, make_loader, uninterrupted):
+    modes = []
+
+    def look(trainer, step, loss):
+        trainer.evaluate(make_loader(20, batch_size=8, data_seed=1))
+        modes.append([m.training for m in trainer.model.modules()])
+
+    first, loader, val = dropout_run(make_loader, hooks={"on_step_end": look})
+    first.fit(loader, val)
+    assert all(all(m) for m in modes)
+    assert same_run(first, uninterrupted)  # evaluation changed nothing in training
+
+
+def test_batch_norm_frozen_in_a_hook_stays_frozen(make_loader):
+    def freeze(trainer, epoch):
+        trainer.model.net[1].eval()
+
+    trainer, loader, val = dropout_run(make_loader, hooks={"on_epoch_start": freeze})
+    stats = trainer.model.net[1].running_mean.clone()
+    trainer.fit(loader, val)
+    assert torch.equal(trainer.model.net[1].running_mean, stats)
+
+
+def test_a_scheduler_that_fails_once_does_not_skip_an_epoch(tiny_cnn, make_loader):
+    model = tiny_cnn()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    calls = []
+
+    def factor(epoch):
+        calls.append(epoch)
+        if len(calls) == 2:  # the first call is the scheduler's own, at construction
+            raise RuntimeError("scheduler hiccup")
+        return 1.0
+
+    trainer = Trainer(model, quiet(epochs=3), optimizer=opt,
+                      scheduler=torch.optim.lr_scheduler.LambdaLR(opt, factor))
+    with pytest.raises(RuntimeError, match="hiccup"):
+        trainer.fit(make_loader())
+    trainer.fit(make_loader())
+    assert trainer.history["epoch"] == [1, 2, 3] and trainer.step == 15
+
+
+def test_from_checkpoint_takes_a_scheduler_and_a_config(tmp_path, make_loader):
+    model = cnnlib.create_model("lenet", num_classes=4, input_size=12)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(model, quiet(epochs=2, lr=0.1), optimizer=opt,
+                      scheduler=torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5))
+    trainer.fit(make_loader(16, shape=(1, 12, 12)), epochs=1)
+    trainer.save(tmp_path / "ckpt.pt")
+    with pytest.raises(CheckpointError, match="scheduler=lambda optimizer"):
+        Trainer.from_checkpoint(tmp_path / "ckpt.pt")
+    rebuilt = Trainer.from_checkpoint(
+        tmp_path / "ckpt.pt", config=quiet(epochs=2, lr=0.1, check_every=1),
+        scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, 1, gamma=0.5))
+    assert rebuilt.config.check_every == 1 and rebuilt.optimizer.param_groups[0]["lr"] == 0.05
+
+
+def test_changed_scheduler_settings_are_named_in_the_warning(tmp_path, tiny_cnn, make_loader):
+    def build(gamma):
+        model = tiny_cnn()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        return Trainer(model, quiet(epochs=2), optimizer=opt,
+                       scheduler=torch.optim.lr_scheduler.StepLR(opt, 1, gamma=gamma))
+    first = build(0.5)
+    first.fit(make_loader(), epochs=1)
+    first.save(tmp_path / "ckpt.pt")
+    with pytest.warns(UserWarning, match="scheduler gamma 0.5 instead of 0.9"):
+        build(0.9).load(tmp_path / "ckpt.pt")
+
+
+def test_an_overflowing_evaluation_sum_is_reported(tiny_cnn, make_loader):
+    def huge(logits, y):  # 1e38 per batch: finite, but 8 examples' worth overflow float32
+        loss = F.cross_entropy(logits, y)
+        return loss / loss.detach() * 1e38
+
+    trainer = Trainer(tiny_cnn(), quiet(), loss_fn=huge)
+    with pytest.raises(FloatingPointError, match="overflows"):
+        trainer.evaluate(make_loader(16, batch_size=8))
+
+
+def test_a_config_changed_after_it_was_built_is_checked_again(tiny_cnn, make_loader):
+    config = quiet(epochs=1)
+    trainer = Trainer(tiny_cnn(), config)
+    config.grad_clip = -1.0
+    with pytest.raises(ValueError, match="grad_clip must be a positive finite number or None, got -1.0"):
+        trainer.fit(make_loader())
+    config.grad_clip = None
+    config.amp = "bogus"
+    with pytest.raises(ValueError, match="unknown amp mode 'bogus'"):
+        Trainer(tiny_cnn(), config)
