@@ -585,33 +585,47 @@ class TensorLoader:
 
 
 def fashion_mnist_loaders(batch_size: int = 256, *, train_size: int | None = None,
-                          test_size: int | None = None, eval_batch_size: int | None = None,
+                          val_size: int | None = None, test_size: int | None = None,
+                          eval_batch_size: int | None = None,
                           resize: int | tuple[int, int] | None = None,
                           normalize: tuple[float, float] | None = None,
                           device: torch.device | str | None = None, seed: int = 0,
-                          data: FashionMNIST | None = None, source: str = "auto",
-                          ) -> tuple[TensorLoader, TensorLoader]:
-    """Train (shuffled) and test loaders over Fashion-MNIST, optionally on stratified subsets.
+                          val_seed: int = 0, data: FashionMNIST | None = None,
+                          source: str = "auto") -> tuple[TensorLoader, ...]:
+    """Train (shuffled) and test loaders over Fashion-MNIST, optionally a validation loader
+    carved from the training images, optionally on stratified subsets.
+
+    Tune on the validation split and look at the test split once, at the end: a choice
+    made by looking at test accuracy makes that accuracy an optimistic estimate.
 
     Args:
         batch_size: training batch size, an int >= 1.
-        train_size, test_size: use a seeded stratified subset of this many examples, an int
-            in [1, size of the split].
-        eval_batch_size: test batch size, an int >= 1 (default: ``max(batch_size, 256)``).
+        train_size: use a seeded stratified subset of this many training images (drawn from
+            what the validation split leaves), an int in [1, images left].
+        val_size: hold out this many of the 60,000 training images as a validation split:
+            stratified (the same number per class, the remainder going to the first
+            classes), drawn with ``val_seed``, disjoint from the training images. With it
+            the function returns ``(train, val, test)``; without it ``(train, test)``.
+        test_size: use a seeded stratified subset of this many test images.
+        eval_batch_size: batch size of the validation and test loaders, an int >= 1
+            (default: ``max(batch_size, 256)``).
         resize, normalize, device: see :class:`TensorLoader`.
-        seed: seeds both the subsets and the shuffling, an int >= 0.
+        seed: seeds the train and test subsets and the shuffling, an int >= 0.
+        val_seed: seeds the choice of validation images, an int >= 0. It is separate from
+            ``seed`` so that runs with different seeds are compared on one validation split.
         data: an already loaded :class:`FashionMNIST` (else :func:`load_fashion_mnist`).
         source: passed to :func:`load_fashion_mnist` when ``data`` is None.
 
     Raises:
-        ValueError: for a bad size, batch size or seed (checked before any data is loaded),
-            and whatever :class:`TensorLoader` raises.
+        ValueError: for a bad size, batch size or seed (checked before any data is loaded,
+            and against the split sizes after), and whatever :class:`TensorLoader` raises.
     """
     batch_size = _check_int("batch_size", batch_size, 1)
     eval_batch_size = (max(batch_size, 256) if eval_batch_size is None
                        else _check_int("eval_batch_size", eval_batch_size, 1))
     seed = _check_seed(seed)
-    for name, size in (("train_size", train_size), ("test_size", test_size)):
+    val_seed = _check_int("val_seed", val_seed, 0, 2**64 - 1)
+    for name, size in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
         if size is not None:
             _check_int(name, size, 1)
     if data is None:
@@ -619,19 +633,35 @@ def fashion_mnist_loaders(batch_size: int = 256, *, train_size: int | None = Non
     elif not isinstance(data, FashionMNIST):
         raise TypeError(f"data must be a cnnlib.data.FashionMNIST (from load_fashion_mnist), "
                         f"got {type(data).__name__}")
+    train_images, train_labels = data.train.images, data.train.labels
+    val = None
+    if val_size is not None:
+        n = len(data.train)
+        _check_int("val_size", val_size, 1, n - 1,
+                   f" (the train split has {n} images, and some must remain for training)")
+        val_idx = stratified_subset(train_labels, val_size, seed=val_seed)
+        rest = torch.ones(n, dtype=torch.bool)
+        rest[val_idx] = False
+        rest_idx = rest.nonzero().flatten()  # the training images, in their original order
+        val = (train_images[val_idx], train_labels[val_idx])
+        train_images, train_labels = train_images[rest_idx], train_labels[rest_idx]
     splits = []
-    for name, split, size in (("train", data.train, train_size), ("test", data.test, test_size)):
+    for name, images, labels, size in (("train", train_images, train_labels, train_size),
+                                       ("test", data.test.images, data.test.labels, test_size)):
         if size is None:
-            splits.append((split.images, split.labels))
+            splits.append((images, labels))
         else:
-            _check_int(f"{name}_size", size, 1, len(split),
-                       f" (the {name} split has {len(split)} images)")
-            idx = stratified_subset(split.labels, size, seed=seed)
-            splits.append((split.images[idx], split.labels[idx]))
+            left = " left after the validation split" if name == "train" and val else ""
+            _check_int(f"{name}_size", size, 1, len(labels),
+                       f" (the {name} split has {len(labels)} images{left})")
+            idx = stratified_subset(labels, size, seed=seed)
+            splits.append((images[idx], labels[idx]))
     common = dict(device=device, resize=resize, normalize=normalize)
     train = TensorLoader(*splits[0], batch_size=batch_size, shuffle=True, seed=seed, **common)
     test = TensorLoader(*splits[1], batch_size=eval_batch_size, **common)
-    return train, test
+    if val is None:
+        return train, test
+    return train, TensorLoader(*val, batch_size=eval_batch_size, **common), test
 
 
 if __name__ == "__main__":  # `python -m cnnlib.data`: fetch once, print what is cached
