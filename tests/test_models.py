@@ -209,11 +209,17 @@ def _fans(m):
     return w.shape[1] * receptive, w.shape[0] * receptive
 
 
-@pytest.mark.parametrize("name, rule", [("lenet", "xavier"), ("lenet_modern", "kaiming")])
-def test_init_matches_the_cited_rule(name, rule):
+@pytest.mark.parametrize("name, kwargs, rule", [
+    ("lenet", {}, "xavier"), ("lenet_modern", {}, "kaiming"),
+    # The scheme is an argument, so one factor can change at a time.
+    ("lenet", {"init": "kaiming"}, "kaiming"), ("lenet_modern", {"init": "xavier"}, "xavier"),
+    ("lenet_modern", {"batch_norm": False, "init": "xavier"}, "xavier"),
+])
+def test_init_matches_the_cited_rule(name, kwargs, rule):
     # Uniform init: |w| <= bound, and with thousands of draws the largest is close to it.
     torch.manual_seed(0)
-    model = create_model(name)
+    model = create_model(name, **kwargs)
+    assert model.init == rule
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             fan_in, fan_out = _fans(m)
@@ -274,3 +280,12 @@ def test_modern_lenet_in_place_relus_give_the_same_gradients(batch_norm):
         nn.functional.cross_entropy(model(x), y).backward()
     for p, q in zip(ours.parameters(), ref.parameters()):
         assert torch.equal(p.grad, q.grad)
+
+
+def test_init_is_stated_not_guessed_from_the_activation():
+    # Before, only an nn.ReLU instance gave Kaiming: GELU or LeakyReLU silently got Xavier.
+    for act in (nn.GELU, nn.LeakyReLU, nn.SiLU, nn.ReLU):
+        assert LeNet(act_layer=act).init == "xavier"  # the class default, whatever the activation
+        assert LeNet(act_layer=act, init="kaiming").init == "kaiming"
+    with pytest.raises(ValueError, match=r"init must be one of \('xavier', 'kaiming'\), got 'he'"):
+        create_model("lenet", init="he")
