@@ -1,0 +1,129 @@
+"""Experiments too big for a notebook: run once from ``experiments/``, recorded in a file.
+
+A chapter that compares settings over several seeds cannot train them all within its few
+minutes on a laptop CPU. Such a sweep is a script under ``experiments/`` (``make
+experiments`` runs them all) that writes its results with :func:`save_results`: the rows,
+and the command, hardware, versions and time that produced them. The chapter reads the
+file with :func:`load_results`, plots it, and re-runs a small slice of the same code in its
+profile, so that CI proves the code still runs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .device import device_name, get_device
+
+__all__ = ["RESULTS_FORMAT", "environment", "save_results", "load_results", "Spread", "spread"]
+
+RESULTS_FORMAT = 1
+_REQUIRED = ("format", "experiment", "command", "environment", "started", "seconds", "rows")
+
+
+def environment(device: torch.device | str | None = None) -> dict:
+    """Where and with what a run ran: hardware, versions, threads (for the results file)."""
+    from . import __version__
+
+    device = get_device(device)
+    return {"device": str(device), "hardware": device_name(device), "torch": torch.__version__,
+            "cnnlib": __version__, "python": platform.python_version(),
+            "platform": platform.platform(), "threads": torch.get_num_threads()}
+
+
+def save_results(path: str | os.PathLike, experiment: str, rows: list[dict], *,
+                 started: dt.datetime, seconds: float, device=None, argv: list[str] | None = None,
+                 notes: str = "") -> dict:
+    """Write ``rows`` (one dict per run, JSON values) with the record of how they were made.
+
+    Args:
+        path: the JSON file to write (its folder is created).
+        experiment: a short name.
+        rows: the results, one dict per run (e.g. one model and seed).
+        started: when the experiment started (``datetime.now(timezone.utc)``).
+        seconds: how long it took, wall clock.
+        device: where it ran (for :func:`environment`).
+        argv: the command line (default ``sys.argv``), recorded so it can be re-run.
+        notes: anything a reader of the results needs to know.
+    """
+    if not isinstance(experiment, str) or not experiment:
+        raise ValueError(f"experiment must be a non-empty name, got {experiment!r}")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("rows must be a non-empty list of dicts, one per run")
+    if not isinstance(started, dt.datetime):
+        raise TypeError(f"started must be a datetime, got {type(started).__name__}")
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+    record = {
+        "format": RESULTS_FORMAT,
+        "experiment": experiment,
+        "command": shlex.join([Path(sys.executable).name, *(sys.argv if argv is None else argv)]),
+        "environment": environment(device),
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(float(seconds), 1),
+        "notes": notes,
+        "rows": rows,
+    }
+    try:
+        text = json.dumps(record, indent=1, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"rows must hold JSON values (numbers finite): {err}") from err
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return record
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """Read a file written by :func:`save_results`; errors name the file and what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results file at {path}: run the experiment that writes it "
+                                "(see experiments/README.md, or `make experiments`)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a readable results file ({err}): run its experiment "
+                         "again") from err
+    missing = [k for k in _REQUIRED if not isinstance(record, dict) or k not in record]
+    if missing or record.get("format") != RESULTS_FORMAT:
+        raise ValueError(f"{path} is not a results file of format {RESULTS_FORMAT} (missing "
+                         f"{missing or 'nothing'}, format {record.get('format') if isinstance(record, dict) else None!r}): "
+                         "run its experiment again")
+    return record
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean, sample standard deviation, minimum and maximum of runs over seeds."""
+
+    n: int
+    mean: float
+    std: float
+    min: float
+    max: float
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.std:.3f} (range {self.min:.3f}-{self.max:.3f}, n={self.n})"
+
+
+def spread(values) -> Spread:
+    """The :class:`Spread` of a list of numbers (at least 2: one seed shows no spread)."""
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        raise ValueError(f"a spread needs at least 2 values (seeds), got {len(values)}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"values must be finite numbers, got {values}")
+    return Spread(len(values), statistics.fmean(values), statistics.stdev(values),
+                  min(values), max(values))
