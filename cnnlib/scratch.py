@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int, is_int
+from .shapes import conv_output_size
 
 __all__ = [
     "im2col", "col2im",
@@ -81,7 +82,8 @@ def _output_size(layer, size, kernel, stride, padding, dilation) -> tuple[int, i
             f"{layer}: kernel {kernel[0]}x{kernel[1]}{spans} is larger than the padded input "
             f"{padded[0]}x{padded[1]} (input {size[0]}x{size[1]}, "
             f"padding {padding[0]}x{padding[1]})")
-    return tuple((p - s) // st + 1 for p, s, st in zip(padded, span, stride))
+    return tuple(conv_output_size(s, k, st, p, d)
+                 for s, k, st, p, d in zip(size, kernel, stride, padding, dilation))
 
 
 def _pad(x: torch.Tensor, padding: tuple[int, int], value: float = 0.0) -> torch.Tensor:

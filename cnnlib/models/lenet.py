@@ -14,16 +14,13 @@ from typing import Callable
 from torch import nn
 
 from .._checks import check_int
+from ..shapes import conv_output_size, pool_output_size
 from ._registry import register_model
 from .layers import Flatten, Sigmoid
 
 __all__ = ["LeNet", "lenet", "lenet_modern"]
 
 _INITS = ("xavier", "kaiming")
-
-
-def _conv_out(size: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 def _check_int(name: str, value) -> None:
@@ -77,9 +74,12 @@ class LeNet(nn.Module):
         _check_layer("pool_layer", pool_layer)
         if norm_layer is not None:
             _check_layer("norm_layer", norm_layer)
-        side = _conv_out(_conv_out(input_size, 5, padding=2) // 2, 5) // 2
-        if side < 1:
-            raise ValueError(f"input_size={input_size} is too small for LeNet (needs >= 12)")
+        try:  # conv1 (5x5, padding 2), pool1 (2x2), conv2 (5x5), pool2 (2x2)
+            side = pool_output_size(conv_output_size(
+                pool_output_size(conv_output_size(input_size, 5, padding=2), 2), 5), 2)
+        except ValueError as err:
+            raise ValueError(f"input_size={input_size} is too small for LeNet (needs >= 12): "
+                             f"{err}") from None
         norm1d = _norm1d_for(norm_layer)
         bias = norm_layer is None  # a bias right before batch norm is cancelled by its mean
 
