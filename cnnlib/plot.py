@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from .metrics import _as_tensor, _check_class_names, _check_counts, _check_int
 
@@ -77,8 +78,9 @@ def plot_history(histories, title: str = "Training curves"):
         ax_loss.plot(epochs, h["train_loss"], "-", color=color, label=f"{prefix}train")
         ax_acc.plot(epochs, h["train_acc"], "-", color=color, label=f"{prefix}train")
         if not all(np.isnan(h["val_loss"])):
-            ax_loss.plot(epochs, h["val_loss"], "--", color=color, label=f"{prefix}test")
-            ax_acc.plot(epochs, h["val_acc"], "--", color=color, label=f"{prefix}test")
+            # val_*: whatever loader fit() evaluated on (the validation split, as it should be)
+            ax_loss.plot(epochs, h["val_loss"], "--", color=color, label=f"{prefix}val")
+            ax_acc.plot(epochs, h["val_acc"], "--", color=color, label=f"{prefix}val")
     ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss")
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
     for ax in (ax_loss, ax_acc):
@@ -116,7 +118,10 @@ def show_images(images, labels: Sequence[str] | None = None, *, ncols: int = 8,
     n = len(images)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.5), squeeze=False)
+    # Room above each row for its titles, so that two-line titles do not cover the row above.
+    lines = max((label.count("\n") + 1 for label in labels), default=0) if labels is not None else 0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(scale * ncols, nrows * (scale + 0.2 * lines) + 0.6))
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -133,7 +138,9 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], title: str = "Confusio
                           normalize: bool = True):
     """Heat map of a confusion matrix (rows: true class, columns: predicted class).
 
-    With ``normalize`` each row is divided by its total, so the diagonal is per-class recall.
+    With ``normalize`` each row is divided by its total, so the diagonal is per-class recall;
+    the cells show percents (empty: none, <1: under half a percent). The colour scale covers the off-diagonal cells (the
+    mistakes), the diagonal is drawn grey with bold numbers.
     """
     cm = _as_tensor("cm", cm)
     _check_class_names(class_names)
@@ -147,18 +154,32 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], title: str = "Confusio
         raise TypeError(f"normalize must be True or False, got {normalize!r}")
     cm = cm.double()
     values = cm / cm.sum(dim=1, keepdim=True).clamp(min=1) if normalize else cm
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    im = ax.imshow(values.numpy(), cmap="Blues", vmin=0)
-    ax.set(xticks=range(len(class_names)), yticks=range(len(class_names)),
+    n = len(class_names)
+    diagonal = torch.eye(n, dtype=torch.bool)
+    # The colours show the mistakes: their scale ends at the largest off-diagonal cell, and
+    # the diagonal (correct predictions), which would otherwise take the whole scale, is
+    # drawn grey on top with its number in bold.
+    top = float(values.masked_fill(diagonal, 0).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(7.5, 6.4))
+    im = ax.imshow(values.numpy(), cmap="Reds", vmin=0, vmax=top)
+    ax.imshow(np.ma.masked_where(~diagonal.numpy(), np.ones((n, n))), cmap="Greys", vmin=0,
+              vmax=5)
+    ax.set(xticks=range(n), yticks=range(n),
            xlabel="predicted class", ylabel="true class", title=title)
-    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticklabels(class_names, fontsize=8)
-    threshold = float(values.max()) / 2
-    for i in range(len(class_names)):
-        for j in range(len(class_names)):
+    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=9)
+    ax.set_yticklabels(class_names, fontsize=9)
+    for i in range(n):
+        for j in range(n):
             v = float(values[i, j])
-            ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                    fontsize=6.5, color="white" if v > threshold else "black")
-    fig.colorbar(im, ax=ax, label="fraction of the true class" if normalize else "count")
+            if normalize:
+                text = "" if v == 0 else "<1" if 100 * v < 0.5 else f"{100 * v:.0f}"
+            else:
+                text = f"{int(v)}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8.5,
+                    fontweight="bold" if i == j else "normal",
+                    color="white" if i != j and v > top / 2 else "black")
+    fig.colorbar(im, ax=ax, label=("percent of the true class, off the diagonal" if normalize
+                                   else "count, off the diagonal"),
+                 format=(lambda x, _: f"{100 * x:.0f}") if normalize else None)
     fig.tight_layout()
     return fig

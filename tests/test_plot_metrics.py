@@ -240,9 +240,9 @@ def test_plot_history_of_one_run():
 def test_plot_history_compares_runs_and_skips_missing_validation():
     fig = plot_history({"sigmoid": _history(val=False), "relu": _history(5)})
     ax_loss, ax_acc = fig.axes
-    assert len(ax_loss.lines) == 3  # sigmoid train, relu train, relu test
+    assert len(ax_loss.lines) == 3  # sigmoid train, relu train, relu val
     labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
-    assert labels == ["sigmoid train", "relu train", "relu test"]
+    assert labels == ["sigmoid train", "relu train", "relu val"]
     assert fig._suptitle.get_text()
 
 
@@ -365,6 +365,23 @@ def test_plot_confusion_matrix_normalizes_rows():
     np.testing.assert_array_equal(np.asarray(counts.axes[0].images[0].get_array()), cm.numpy())
     texts = {t.get_text() for t in counts.axes[0].texts}
     assert {"8", "2", "1", "0"} <= texts
+
+
+def test_confusion_matrix_colours_the_mistakes_not_the_diagonal():
+    cm = torch.tensor([[90, 6, 4], [2, 97, 1], [10, 0, 90]])
+    fig = plot_confusion_matrix(cm, ["a", "b", "c"])
+    ax = fig.axes[0]
+    assert ax.images[0].get_clim() == (0, pytest.approx(0.10))  # the largest mistake, not 0.97
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:3] == ["90", "6", "4"] and texts[5] == "1" and texts[7] == ""  # percents
+    assert ax.texts[0].get_fontweight() == "bold" and ax.texts[1].get_fontweight() == "normal"
+
+
+def test_two_line_titles_get_room_above_their_row():
+    images = torch.rand(16, 8, 8)
+    one = show_images(images, ["a"] * 16).get_size_inches()[1]
+    two = show_images(images, ["a\n-> b"] * 16).get_size_inches()[1]
+    assert two > one
 
 
 @pytest.mark.parametrize("cm, names", [
