@@ -76,13 +76,15 @@ def plot_history(histories, title: str = "Training curves"):
         prefix = f"{label} " if label else ""
         epochs = h["epoch"]
         ax_loss.plot(epochs, h["train_loss"], "-", color=color, label=f"{prefix}train")
-        ax_acc.plot(epochs, h["train_acc"], "-", color=color, label=f"{prefix}train")
+        ax_acc.plot(epochs, [100 * a for a in h["train_acc"]], "-", color=color,
+                    label=f"{prefix}train")
         if not all(np.isnan(h["val_loss"])):
             # val_*: whatever loader fit() evaluated on (the validation split, as it should be)
             ax_loss.plot(epochs, h["val_loss"], "--", color=color, label=f"{prefix}val")
-            ax_acc.plot(epochs, h["val_acc"], "--", color=color, label=f"{prefix}val")
+            ax_acc.plot(epochs, [100 * a for a in h["val_acc"]], "--", color=color,
+                        label=f"{prefix}val")
     ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss")
-    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
@@ -139,7 +141,7 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], title: str = "Confusio
     """Heat map of a confusion matrix (rows: true class, columns: predicted class).
 
     With ``normalize`` each row is divided by its total, so the diagonal is per-class recall;
-    the cells show percents (empty: none, <1: under half a percent). The colour scale covers the off-diagonal cells (the
+    the cells show whole percents (empty: none, <1: under one percent). The colour scale covers the off-diagonal cells (the
     mistakes), the diagonal is drawn grey with bold numbers.
     """
     cm = _as_tensor("cm", cm)
@@ -172,7 +174,7 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], title: str = "Confusio
         for j in range(n):
             v = float(values[i, j])
             if normalize:
-                text = "" if v == 0 else "<1" if 100 * v < 0.5 else f"{100 * v:.0f}"
+                text = "" if v == 0 else "<1" if 100 * v < 1 else f"{100 * v:.0f}"
             else:
                 text = f"{int(v)}"
             ax.text(j, i, text, ha="center", va="center", fontsize=8.5,

@@ -679,9 +679,9 @@ class Trainer:
     def _epoch_line(self, m: dict, total: int) -> str:
         width = len(str(total))
         line = (f"epoch {m['epoch']:>{width}}/{total}  train loss {m['train_loss']:.4f} "
-                f"acc {m['train_acc']:.4f}")
+                f"acc {100 * m['train_acc']:.1f}%")
         if "val_loss" in m:
-            line += f" | val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}"
+            line += f" | val loss {m['val_loss']:.4f} acc {100 * m['val_acc']:.1f}%"
         return line + f" | {m['seconds']:.1f} s"
 
     # -- evaluation --------------------------------------------------------------------

@@ -231,10 +231,10 @@ def test_plot_history_of_one_run():
     ax_loss, ax_acc = fig.axes
     for ax in (ax_loss, ax_acc):
         _assert_labelled(ax)
-        assert len(ax.lines) == 2  # train and test
-    assert ax_loss.get_ylabel() == "loss" and ax_acc.get_ylabel() == "accuracy"
+        assert len(ax.lines) == 2  # train and val
+    assert ax_loss.get_ylabel() == "loss" and ax_acc.get_ylabel() == "accuracy (%)"
     assert list(ax_loss.lines[0].get_ydata()) == _history()["train_loss"]
-    assert list(ax_acc.lines[1].get_ydata()) == _history()["val_acc"]
+    assert list(ax_acc.lines[1].get_ydata()) == [100 * a for a in _history()["val_acc"]]  # in %
 
 
 def test_plot_history_compares_runs_and_skips_missing_validation():
