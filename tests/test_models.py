@@ -232,17 +232,28 @@ def test_init_matches_the_cited_rule(name, kwargs, rule):
                 assert torch.count_nonzero(m.bias) == 0
 
 
+# The smallest input side each model accepts with its default arguments. A new model must
+# be added here: the tests below then check that it works there and refuses one pixel less.
+SMALLEST_INPUT = {"lenet": 12, "lenet_modern": 12, "plain_cnn": 4}
+
+
+def test_every_model_states_its_smallest_input():
+    assert sorted(SMALLEST_INPUT) == MODELS
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_other_input_sizes(name):
     model = create_model(name, input_size=32, in_channels=3)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    small = create_model(name, input_size=12)  # the smallest LeNet accepts
-    assert small(torch.randn(2, 1, 12, 12)).shape == (2, 10)
+    side = SMALLEST_INPUT[name]
+    small = create_model(name, input_size=side)
+    assert small(torch.randn(2, 1, side, side)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("size", [11, 4, 0])
-def test_too_small_inputs_raise(name, size):
+@pytest.mark.parametrize("less", [1, 3, None])
+def test_too_small_inputs_raise(name, less):
+    size = 0 if less is None else SMALLEST_INPUT[name] - less
     with pytest.raises(ValueError, match=f"input_size={size} is too small"):
         create_model(name, input_size=size)
 
@@ -289,3 +300,78 @@ def test_init_is_stated_not_guessed_from_the_activation():
         assert LeNet(act_layer=act, init="kaiming").init == "kaiming"
     with pytest.raises(ValueError, match=r"init must be one of \('xavier', 'kaiming'\), got 'he'"):
         create_model("lenet", init="he")
+
+
+# --- plain_cnn: one network whose parts are arguments -----------------------------------
+
+@pytest.mark.parametrize("downsample", ["max", "avg", "stride"])
+@pytest.mark.parametrize("head", ["gap", "dense"])
+def test_plain_cnn_downsampling_changes_no_parameter(downsample, head):
+    model = create_model("plain_cnn", downsample=downsample, head=head)
+    ref = create_model("plain_cnn", downsample="max", head=head)
+    assert [p.shape for p in model.parameters()] == [p.shape for p in ref.parameters()]
+    kinds = [type(m) for m in model.features]
+    strides = [m.stride[0] for m in model.features if isinstance(m, nn.Conv2d)]
+    pools = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+    if downsample == "stride":
+        assert strides == [1, 2, 2] and not {nn.MaxPool2d, nn.AvgPool2d} & set(kinds)
+    else:
+        assert strides == [1, 1, 1] and kinds.count(pools[downsample]) == 2
+    assert model.final_size == 7
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    two = create_model("plain_cnn", downsample=downsample, head=head, convs_per_stage=2)
+    strides = [m.stride[0] for m in two.features if isinstance(m, nn.Conv2d)]
+    assert strides == ([1, 1, 2, 1, 2, 1] if downsample == "stride" else [1] * 6)
+
+
+def test_plain_cnn_counts_and_depth():
+    # 3x3 convs 1->16->32->64 with biases, then a linear 64->10 after global average pooling.
+    gap = create_model("plain_cnn")
+    assert cnnlib.count_parameters(gap) == (9 * 16 + 16) + (9 * 16 * 32 + 32) + (9 * 32 * 64 + 64) + (64 * 10 + 10)
+    dense = create_model("plain_cnn", head="dense", hidden=100)
+    convs = cnnlib.count_parameters(dense.features)
+    assert cnnlib.count_parameters(dense) - convs == (64 * 7 * 7 * 100 + 100) + (100 * 10 + 10)
+    deep = create_model("plain_cnn", widths=[8, 8], convs_per_stage=5, batch_norm=True)
+    convs = [m for m in deep.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 10 and all(m.bias is None for m in convs)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in deep.modules()) == 10
+
+
+@pytest.mark.parametrize("activation, kind", [
+    ("relu", nn.ReLU), ("gelu", nn.GELU), ("silu", nn.SiLU), ("tanh", nn.Tanh),
+    ("hardswish", nn.Hardswish), ("gelu_tanh", nn.GELU)])
+def test_plain_cnn_activation_by_name(activation, kind):
+    model = create_model("plain_cnn", activation=activation, head="dense")
+    acts = [m for m in model.modules() if isinstance(m, kind)]
+    assert len(acts) == 4  # after each of 3 convs and the dense hidden layer
+    if activation == "gelu_tanh":
+        assert all(m.approximate == "tanh" for m in acts)
+
+
+@pytest.mark.parametrize("init", ["kaiming", "xavier"])
+def test_plain_cnn_init_follows_the_stated_scheme(init):
+    torch.manual_seed(0)
+    model = create_model("plain_cnn", widths=[64, 64], init=init)
+    conv = model.features[3]  # 64 -> 64, 3x3: 36,864 weights
+    fan_in, fan_out = _fans(conv)
+    want = math.sqrt(2 / fan_in) if init == "kaiming" else math.sqrt(2 / (fan_in + fan_out))
+    assert abs(float(conv.weight.detach().std()) / want - 1) < 0.02
+    assert torch.count_nonzero(conv.bias) == 0
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(activation="swish"), ValueError, "activation must be one of"),
+    (dict(activation=nn.ReLU), ValueError, "activation must be one of"),
+    (dict(downsample="pool"), ValueError, "downsample must be one of"),
+    (dict(head="mlp"), ValueError, "head must be one of"),
+    (dict(init="he"), ValueError, "init must be one of"),
+    (dict(widths=16), TypeError, "widths must be a sequence"),
+    (dict(widths=[]), TypeError, "widths must be a non-empty sequence"),
+    (dict(widths=[16, 0]), ValueError, "each of widths must be >= 1, got 0"),
+    (dict(widths=[16.0]), TypeError, "each of widths must be an int"),
+    (dict(convs_per_stage=0), ValueError, "convs_per_stage must be >= 1, got 0"),
+    (dict(batch_norm="yes"), TypeError, "batch_norm must be True or False"),
+])
+def test_plain_cnn_bad_arguments_are_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        create_model("plain_cnn", **kwargs)
