@@ -1,4 +1,5 @@
-"""Figures used across the book: training curves, image grids, confusion matrices.
+"""Figures used across the book: training curves, image grids, confusion matrices and
+architecture diagrams.
 
 Every function returns the matplotlib Figure and gives it a title and labelled axes.
 """
@@ -14,7 +15,7 @@ import torch
 
 from .metrics import _as_tensor, _check_class_names, _check_counts, _check_int
 
-__all__ = ["plot_history", "show_images", "plot_confusion_matrix"]
+__all__ = ["plot_history", "show_images", "plot_confusion_matrix", "plot_architecture"]
 
 _CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")  # each one value per epoch
 
@@ -183,5 +184,152 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], title: str = "Confusio
     fig.colorbar(im, ax=ax, label=("percent of the true class, off the diagonal" if normalize
                                    else "count, off the diagonal"),
                  format=(lambda x, _: f"{100 * x:.0f}") if normalize else None)
+    fig.tight_layout()
+    return fig
+
+
+# --- architecture diagrams ------------------------------------------------------------
+
+# Layers that keep the shape and do no multiply-adds are written under the arrow of the
+# layer before them ("conv 5x5 + sigmoid") instead of getting a box of their own.
+_SHORT_NAMES = {"ReLU": "ReLU", "Sigmoid": "sigmoid", "Tanh": "tanh", "GELU": "GELU",
+                "SiLU": "SiLU", "LeakyReLU": "leaky ReLU", "ELU": "ELU", "ReLU6": "ReLU6",
+                "Hardswish": "h-swish", "BatchNorm1d": "BN", "BatchNorm2d": "BN",
+                "Dropout": "dropout", "LocalResponseNorm": "LRN"}
+
+
+def _pair_text(value) -> str:
+    value = value if isinstance(value, tuple) else (value, value)
+    return f"{value[0]}" if len(set(value)) == 1 else "x".join(map(str, value))
+
+
+def _operation(module, output_shape) -> str:
+    """A short name for what ``module`` does, e.g. 'conv 5x5, pad 2' or 'max pool 2x2, /2'."""
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        k = module.kernel_size
+        text = f"conv {k[0]}x{k[1]}"
+        extras = []
+        if module.stride != (1, 1):
+            extras.append(f"stride {_pair_text(module.stride)}")
+        if isinstance(module.padding, str):
+            extras.append(f"pad {module.padding}")
+        elif module.padding != (0, 0):
+            extras.append(f"pad {_pair_text(module.padding)}")
+        if module.groups != 1:
+            extras.append("depthwise" if module.groups == module.in_channels else
+                          f"groups {module.groups}")
+        return ", ".join([text, *extras])
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        kind = "max" if isinstance(module, nn.MaxPool2d) else "avg"
+        k, s = _pair_text(module.kernel_size), _pair_text(module.stride)
+        return f"{kind} pool {k}x{k}, stride {s}"
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        kind = "avg" if isinstance(module, nn.AdaptiveAvgPool2d) else "max"
+        if tuple(output_shape[-2:]) == (1, 1):
+            return f"global {kind} pool"
+        return f"adaptive {kind} pool"
+    if isinstance(module, nn.Linear):
+        return "dense"
+    if isinstance(module, nn.Flatten) or type(module).__name__ == "Flatten":
+        return "flatten"
+    return type(module).__name__
+
+
+def _stages(model, summary):
+    # [(operation text, output shape)], one per layer that changes the shape or computes.
+    stages = [("input", tuple(summary.input_shape))]
+    for layer in summary.layers:
+        module = model.get_submodule(layer.name)
+        shape = tuple(layer.output_shape)
+        folds = layer.macs == 0 and shape == stages[-1][1] and len(stages) > 1 and \
+            not layer.kind.endswith(("Pool2d", "Flatten"))
+        if folds:
+            op, prev_shape = stages[-1]
+            stages[-1] = (f"{op} + {_SHORT_NAMES.get(layer.kind, layer.kind)}", prev_shape)
+        else:
+            stages.append((_operation(module, shape), shape))
+    return stages
+
+
+def plot_architecture(model, input_shape, title: str | None = None, *, scale: float = 1.0):
+    """A left-to-right diagram of ``model``: one block per feature map or vector it computes.
+
+    Feature maps ``(C, H, W)`` are drawn as stacks of sheets (height proportional to H,
+    more sheets for more channels) labelled ``C @ HxW``; vectors as bars labelled with their
+    length. The arrow into each block names the layer that made it, with the activation and
+    normalization that follow it (``conv 5x5, pad 2 + sigmoid``). Shapes come from running
+    one example through the model (:func:`cnnlib.summarize`), so the picture cannot
+    disagree with the code.
+
+    Args:
+        model: any ``nn.Module`` whose leaf layers run in a chain.
+        input_shape: one example's shape, e.g. ``(1, 28, 28)``.
+        title: the figure's title (default: the model's class name).
+        scale: enlarges (> 1) or shrinks the figure.
+    """
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+    from torch import nn
+
+    from .inspect import summarize
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _check_positive("scale", scale)
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str, got {title!r}")
+    summary = summarize(model, input_shape)
+    stages = _stages(model, summary)
+    if len(stages) > 40:
+        raise ValueError(f"{type(model).__name__} has {len(stages) - 1} stages; a diagram of more "
+                         "than 40 is unreadable: draw a part of it (e.g. model.features)")
+    maps = [s for _, s in stages if len(s) == 3]
+    vectors = [s[0] for _, s in stages if len(s) == 1]
+    max_side = max((s[1] for s in maps), default=1)
+    max_channels = max((s[0] for s in maps), default=1)
+    max_len = max(vectors, default=1)
+
+    step, height = 2.2, 1.6  # centre-to-centre distance; the tallest block's height
+    fig, ax = plt.subplots(figsize=(scale * (1.15 * len(stages) + 0.4), scale * 2.6))
+    blocks = []  # (x, half width, patches to draw, label)
+    for i, (op, shape) in enumerate(stages):
+        x = i * step
+        if len(shape) == 3:
+            c, h, w = shape
+            box_h = max(0.2, height * h / max_side)
+            box_w = max(0.2, box_h * w / h)
+            sheets = 1 + round(5 * math.log(c) / math.log(max_channels)) if max_channels > 1 else 1
+            offset = 0.06
+            for j in reversed(range(sheets)):
+                ax.add_patch(Rectangle((x - box_w / 2 - offset * (sheets - 1) / 2 + offset * j,
+                                        -box_h / 2 + offset * j), box_w, box_h,
+                                       facecolor=plt.cm.Blues(0.2 + 0.08 * j), edgecolor="0.2",
+                                       linewidth=0.8))
+            half = box_w / 2 + offset * (sheets - 1) / 2
+            label = f"{c} @ {h}x{w}"
+        elif len(shape) == 1:
+            box_h = max(0.2, height * math.sqrt(shape[0] / max_len))
+            ax.add_patch(Rectangle((x - 0.07, -box_h / 2), 0.14, box_h,
+                                   facecolor=plt.cm.Oranges(0.45), edgecolor="0.2", linewidth=0.8))
+            half = 0.07
+            label = f"{shape[0]:,}"
+        else:
+            raise ValueError(f"cannot draw an output of shape {shape} (after '{op}'); "
+                             "plot_architecture draws (C, H, W) maps and vectors")
+        ax.text(x, -height / 2 - 0.25, label, ha="center", va="top", fontsize=9)
+        if i > 0:
+            prev_x, prev_half = blocks[-1]
+            ax.add_patch(FancyArrowPatch((prev_x + prev_half + 0.08, 0), (x - half - 0.08, 0),
+                                         arrowstyle="-|>", mutation_scale=10, color="0.3"))
+            # Alternate the heights of the labels so that long neighbours do not collide.
+            ax.text((prev_x + x) / 2, height / 2 + (0.2 if i % 2 else 0.85),
+                    op.replace(" + ", "\n+ "), ha="center", va="bottom", fontsize=8, color="0.15")
+        blocks.append((x, half))
+    ax.set_xlim(-step / 2, (len(stages) - 1) * step + step / 2)
+    ax.set_ylim(-height / 2 - 0.7, height / 2 + 1.7)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title if title is not None else type(model).__name__)
     fig.tight_layout()
     return fig

@@ -26,7 +26,9 @@ NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # source, so a comment or string that mentions a plot does not count, and a figure drawn
 # through cnnlib or pyplot cannot escape it. Such a cell must store an image: otherwise
 # the book, which never runs the notebooks, shows an empty space where the figure goes.
-FIGURE_FUNCTIONS = {"plot_history", "show_images", "plot_confusion_matrix"}
+import cnnlib.plot  # noqa: E402
+
+FIGURE_FUNCTIONS = set(cnnlib.plot.__all__)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
