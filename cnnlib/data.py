@@ -484,7 +484,7 @@ class TensorLoader:
             mean, so that 2.9 can never silently become class 2.
         batch_size: examples per batch, an int >= 1.
         shuffle: reshuffle at the start of every epoch.
-        device: where batches are produced (default: :func:`cnnlib.get_device`).
+        device: where batches are produced (default: :func:`cnnlib.device.get_device`).
         seed: seed of the shuffling generator, an int >= 0.
         drop_last: drop the last incomplete batch.
         resize: optional output size (int or (H, W), positive ints, not bools), applied per

@@ -105,7 +105,7 @@ def tune_cpu_allocator(mmap_threshold: int = 64 << 20, trim_threshold: int = 256
     ``malloc``, so this is the knob.
 
     The setting is process-wide and stays in force; the cost is that the process keeps up to
-    ``trim_threshold`` bytes of freed memory for reuse. :class:`cnnlib.Trainer` calls this on
+    ``trim_threshold`` bytes of freed memory for reuse. :class:`cnnlib.train.Trainer` calls this on
     the CPU unless ``TrainConfig(tune_allocator=False)``.
 
     Args:

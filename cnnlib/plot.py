@@ -63,7 +63,7 @@ def _check_strings(name: str, values, n: int) -> None:
 def plot_history(histories, title: str = "Training curves"):
     """Loss (left) and accuracy (right) per epoch for one history or ``{label: history}``.
 
-    A history is the dict returned by :meth:`cnnlib.Trainer.fit`.
+    A history is the dict returned by :meth:`cnnlib.train.Trainer.fit`.
     """
     if _is_history(histories):
         histories = {"": histories}
@@ -260,7 +260,7 @@ def plot_architecture(model, input_shape, title: str | None = None, *, scale: fl
     more sheets for more channels) labelled ``C @ HxW``; vectors as bars labelled with their
     length. The arrow into each block names the layer that made it, with the activation and
     normalization that follow it (``conv 5x5, pad 2 + sigmoid``). Shapes come from running
-    one example through the model (:func:`cnnlib.summarize`), so the picture cannot
+    one example through the model (:func:`cnnlib.inspect.summarize`), so the picture cannot
     disagree with the code.
 
     Args:

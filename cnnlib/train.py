@@ -264,7 +264,7 @@ class Trainer:
         optimizer: an optimizer over ``model``'s parameters (default: built from ``config``).
         loss_fn: loss on (logits, labels); default cross-entropy.
         scheduler: optional LR scheduler, stepped once per epoch.
-        device: see :func:`cnnlib.get_device`.
+        device: see :func:`cnnlib.device.get_device`.
         hooks: ``{hook name: callable or list of callables}``; names in ``HOOK_NAMES``.
             Each hook gets the trainer first, then: ``on_epoch_start(epoch)`` (1-based),
             ``after_backward(step)`` with ``step`` the number of optimizer steps taken before
@@ -457,7 +457,7 @@ class Trainer:
         stopped with an exception (a NaN, a ``KeyboardInterrupt``) once it had taken a step
         of the epoch, training goes on at the next batch, as if it had never stopped; this
         needs a train loader with ``state_dict``/``load_state_dict`` (such as
-        :class:`cnnlib.TensorLoader`), the same one or one built the same way. With another
+        :class:`cnnlib.data.TensorLoader`), the same one or one built the same way. With another
         loader an interrupted epoch starts over. A resumed epoch does not call
         ``on_epoch_start`` again.
 
@@ -801,7 +801,7 @@ class Trainer:
 
         Works between epochs and, from an ``on_step_end`` hook, in the middle of one (the
         resumed run goes on at the next batch; this needs a train loader with
-        ``state_dict``, as :class:`cnnlib.TensorLoader` has). The file is written to
+        ``state_dict``, as :class:`cnnlib.data.TensorLoader` has). The file is written to
         ``path + ".tmp"`` and then renamed over ``path``, so a killed save never damages an
         existing checkpoint; a ``.tmp`` left by one is reported and replaced.
 
@@ -979,7 +979,7 @@ class Trainer:
 
         Args:
             path: a checkpoint written by :meth:`save` from a registered model.
-            device: see :func:`cnnlib.get_device`.
+            device: see :func:`cnnlib.device.get_device`.
             config: a :class:`TrainConfig` to use instead of the recorded one (e.g.
                 ``amp="off"`` to open a GPU run's fp16 checkpoint on a CPU).
             scheduler: for a run trained with a scheduler, a function that builds it from

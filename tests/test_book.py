@@ -64,7 +64,11 @@ NOTEBOOKS = sorted(p.relative_to(ROOT).with_suffix("").as_posix()
                    for p in (ROOT / "chapters").rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
 # The pages checked in the browser: those of the table of contents, and Sphinx's own two.
-PAGES = [f"{entry}.html" for entry in TOC_ENTRIES] + ["search.html", "genindex.html"]
+# Sphinx's own pages: search, the general index and (autodoc's API reference documents
+# modules) the module index.
+SPHINX_PAGES = {"search.html": "Search", "genindex.html": "Index",
+                "py-modindex.html": "Python Module Index"}
+PAGES = [f"{entry}.html" for entry in TOC_ENTRIES] + list(SPHINX_PAGES)
 
 
 def _source(entry: str) -> Path:
@@ -296,7 +300,7 @@ def test_page_renders_offline(page, load, site):
         assert expected in h1.get_text(" ", strip=True), f"{page}: heading is not {expected!r}"
         assert len(main.get_text(" ", strip=True)) > 500, f"{page}: the page body is nearly empty"
     else:
-        assert {"search.html": "Search", "genindex.html": "Index"}[page] in title
+        assert SPHINX_PAGES[page] in title
 
     # Nothing from another host: no script, stylesheet, font, frame or image.
     remote = [tag.get(attr) for tag, attr in
