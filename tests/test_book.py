@@ -34,11 +34,15 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
 COLAB = "https://colab.research.google.com"
-# The course's repository and branch, written out: the oracle for _config.yml and for the
-# Colab links built from it. Moving the course means changing these on purpose.
-COURSE_ORG, COURSE_REPO, COURSE_BRANCH = "open-cnn-course", "cnn-course", "main"
-LENET_COLAB_HREF = ("https://colab.research.google.com/github/open-cnn-course/cnn-course"
-                    "/blob/main/chapters/lenet.ipynb")
+# _config.yml is the one place that names the course's repository and the git ref its pages
+# use (tools/set_repository.py changes it for a fork or a release, and rewrites the setup
+# cells and the README to match). The tests below read it once and check that everything
+# built from it agrees: the setup cells, and the Colab links that Jupyter Book constructs.
+_REPO = re.fullmatch(r"https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)", REPO_URL)
+COURSE_ORG, COURSE_REPO = _REPO.groups() if _REPO else ("?", "?")
+COURSE_BRANCH = str(CONFIG["repository"]["branch"])
+LENET_COLAB_HREF = (f"https://colab.research.google.com/github/{COURSE_ORG}/{COURSE_REPO}"
+                    f"/blob/{COURSE_BRANCH}/chapters/lenet.ipynb")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 MATHJAX_SCRIPT = "/mathjax/tex-mml-chtml.js"  # where html_extra_path publishes _vendor/mathjax
 MATHJAX_FONTS = "/mathjax/output/chtml/fonts/woff-v2/"
@@ -114,18 +118,20 @@ def test_first_code_cell_installs_cnnlib_from_the_repository(notebook):
     source = code[0].source
     urls = re.findall(r"git\+([^\s\"'#]+)", source)
     assert urls, f"the first code cell of {notebook}.ipynb installs nothing with `pip install git+URL`"
+    # On main the cell installs the newest cnnlib; on any other ref (a release tag) the
+    # cnnlib of that same ref, so that a pinned notebook runs the code it was written for.
+    expected = REPO_URL if COURSE_BRANCH == "main" else f"{REPO_URL}@{COURSE_BRANCH}"
     for url in urls:
-        url = re.sub(r"@[^/]*$", "", url)  # an optional @ref
-        url = re.sub(r"\.git$", "", url)
-        assert url == REPO_URL, f"{notebook}.ipynb installs cnnlib from {url}, not from {REPO_URL}"
+        assert url == expected, (f"{notebook}.ipynb installs cnnlib from {url}, not from {expected}: "
+                                 "run tools/set_repository.py")
     assert re.search(r"[%!]\s*pip install", source), "the install must be a `%pip install` line"
     assert re.search(r"^\s*import cnnlib\b", source, flags=re.MULTILINE), \
         "the first code cell must import cnnlib (and install it only when that fails)"
 
 
 def test_config_names_the_course_repository_and_colab():
-    assert CONFIG["repository"]["url"] == f"https://github.com/{COURSE_ORG}/{COURSE_REPO}"
-    assert CONFIG["repository"]["branch"] == COURSE_BRANCH
+    assert _REPO, f"repository.url must be https://github.com/OWNER/NAME, got {REPO_URL!r}"
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", COURSE_BRANCH), COURSE_BRANCH
     # "" keeps the notebook paths relative to the repository root ("." would add "/./").
     assert CONFIG["repository"]["path_to_book"] == ""
     assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
@@ -349,8 +355,8 @@ def test_notebook_page_links_to_colab(notebook, load):
     links = sorted({a["href"] for a in dom.find_all("a", href=True)
                     if a["href"].startswith(COLAB + "/")})
     assert links, f"{notebook}.html has no Colab link"
-    # Built from the literals above, not from _config.yml: a wrong repository or branch in
-    # the configuration, or a wrong link construction, fails here.
+    # Built here from the repository and ref, not taken from the page: a wrong link
+    # construction fails here.
     expected = (f"https://colab.research.google.com/github/{COURSE_ORG}/{COURSE_REPO}"
                 f"/blob/{COURSE_BRANCH}/{notebook}.ipynb")
     assert links == [expected], f"{notebook}.html: Colab links {links}"
