@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import statistics
 import sys
@@ -24,7 +25,8 @@ import torch
 
 from .device import device_name, get_device
 
-__all__ = ["RESULTS_FORMAT", "environment", "save_results", "load_results", "Spread", "spread"]
+__all__ = ["RESULTS_FORMAT", "environment", "save_results", "load_results", "find_results",
+           "Spread", "spread"]
 
 RESULTS_FORMAT = 1
 _REQUIRED = ("format", "experiment", "command", "environment", "started", "seconds", "rows")
@@ -102,6 +104,89 @@ def load_results(path: str | os.PathLike) -> dict:
                          f"{missing or 'nothing'}, format {record.get('format') if isinstance(record, dict) else None!r}): "
                          "run its experiment again")
     return record
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_GITHUB = re.compile(r"https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?")
+
+
+def _installed_from() -> tuple[str, str] | None:
+    """(GitHub "owner/name", commit) that pip installed cnnlib from, if it was a GitHub URL.
+
+    pip records the source of a direct-URL install in the package's ``direct_url.json``
+    (PEP 610), with the exact commit for a git URL: the Colab setup cell's case.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution("cnnlib").read_text("direct_url.json")
+    except PackageNotFoundError:
+        return None
+    try:
+        info = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return None
+    match = _GITHUB.fullmatch(str(info.get("url", "")))
+    commit = info.get("vcs_info", {}).get("commit_id") if isinstance(info.get("vcs_info"), dict) else None
+    if not match or not isinstance(commit, str) or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        return None
+    return f"{match.group(1)}/{match.group(2)}", commit
+
+
+def find_results(name: str, start: str | os.PathLike | None = None) -> Path:
+    """The committed results file ``experiments/results/<name>.json``, wherever a chapter runs.
+
+    1. In a clone of the course: the nearest ``experiments/results/<name>.json`` in
+       ``start`` (default: the working directory, ``chapters/`` for a notebook) or a folder
+       above it.
+    2. Elsewhere, when cnnlib was installed with pip from a GitHub URL (the Colab setup
+       cell does that): the file of the very commit that was installed, downloaded once
+       from raw.githubusercontent.com into the data cache (``$CNNLIB_DATA_DIR/results/``),
+       so the figures match the code that runs.
+
+    Raises:
+        FileNotFoundError: neither place has it; the message says where it looked.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".json"):
+        raise ValueError(f"name must be a results file's name without .json, such as "
+                         f"'lenet_seeds', got {name!r}")
+    here = Path(start) if start is not None else Path.cwd()
+    for folder in (here, *here.resolve().parents):
+        candidate = folder / "experiments" / "results" / f"{name}.json"
+        if candidate.is_file():
+            return candidate
+    source = _installed_from()
+    if source is None:
+        raise FileNotFoundError(
+            f"experiments/results/{name}.json is not in {here.resolve()} or a folder above it, "
+            "and cnnlib was not installed from a GitHub URL to fetch it from: run the notebook "
+            "inside a clone of the course, or run the experiment that writes it")
+    repo, commit = source
+    from .data import data_dir
+
+    cached = Path(data_dir()) / "results" / commit / f"{name}.json"
+    if cached.is_file():
+        return cached
+    url = f"https://raw.githubusercontent.com/{repo}/{commit}/experiments/results/{name}.json"
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(url, timeout=30) as response:
+            body = response.read()
+    except (URLError, OSError, ValueError) as err:
+        raise FileNotFoundError(f"could not download {url} ({err}); run the notebook inside a "
+                                "clone of the course instead") from err
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(cached.name + ".tmp")
+    tmp.write_bytes(body)
+    try:
+        load_results(tmp)  # a results file, or an error naming it
+    except ValueError:
+        tmp.unlink()
+        raise ValueError(f"{url} is not a results file of format {RESULTS_FORMAT}") from None
+    tmp.replace(cached)
+    return cached
 
 
 @dataclass(frozen=True)

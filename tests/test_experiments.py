@@ -80,3 +80,100 @@ def test_the_committed_results_are_readable():
     for path in sorted((ROOT / "experiments" / "results").glob("*.json")):
         record = load_results(path)
         assert record["rows"], path
+
+
+# --- find_results: the committed file in a clone, or the installed commit's copy ---------
+
+import cnnlib.experiments as experiments  # noqa: E402
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _record(tmp_path):
+    save_results(tmp_path / "src.json", "demo", [{"seed": 0, "acc": 0.5}],
+                 started=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), seconds=1.0, argv=["x"])
+    return (tmp_path / "src.json").read_bytes()
+
+
+class _Response:
+    def __init__(self, body):
+        self.body = body
+
+    def read(self):
+        return self.body
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_find_results_walks_up_from_a_chapter_folder(tmp_path, monkeypatch):
+    results = tmp_path / "experiments" / "results"
+    results.mkdir(parents=True)
+    (results / "demo.json").write_bytes(_record(tmp_path))
+    (tmp_path / "chapters").mkdir()
+    monkeypatch.setattr(experiments, "_installed_from", lambda: pytest.fail("no download needed"))
+    assert experiments.find_results("demo", start=tmp_path / "chapters").resolve() == \
+        (results / "demo.json").resolve()
+    monkeypatch.chdir(tmp_path / "chapters")
+    assert experiments.find_results("demo").resolve() == (results / "demo.json").resolve()
+
+
+def test_find_results_downloads_the_installed_commits_file_once(tmp_path, monkeypatch):
+    body = _record(tmp_path)
+    urls = []
+
+    def fake_urlopen(url, timeout):
+        urls.append(url)
+        return _Response(body)
+
+    monkeypatch.setenv("CNNLIB_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(experiments, "_installed_from", lambda: ("someone/course", COMMIT))
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    away = tmp_path / "colab"
+    away.mkdir()
+    first = experiments.find_results("demo", start=away)
+    second = experiments.find_results("demo", start=away)
+    assert first == second == tmp_path / "cache" / "results" / COMMIT / "demo.json"
+    assert urls == [f"https://raw.githubusercontent.com/someone/course/{COMMIT}/experiments/results/demo.json"]
+    assert load_results(first)["rows"] == [{"seed": 0, "acc": 0.5}]
+
+
+def test_find_results_refuses_a_download_that_is_not_a_results_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLIB_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(experiments, "_installed_from", lambda: ("someone/course", COMMIT))
+    monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout: _Response(b"<html>404</html>"))
+    with pytest.raises(ValueError, match="is not a results file"):
+        experiments.find_results("demo", start=tmp_path)
+    assert not list((tmp_path / "cache").rglob("*.json*"))  # nothing half-written is kept
+
+
+def test_find_results_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "_installed_from", lambda: None)
+    with pytest.raises(FileNotFoundError, match="not installed from a GitHub URL"):
+        experiments.find_results("demo", start=tmp_path)
+    for bad in ("demo.json", "../x", "", 3):
+        with pytest.raises(ValueError, match="name must be"):
+            experiments.find_results(bad, start=tmp_path)
+
+
+@pytest.mark.parametrize("direct_url, expected", [
+    ({"url": "https://github.com/open-cnn-course/cnn-course",
+      "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": "v0.2.0"}},
+     ("open-cnn-course/cnn-course", COMMIT)),
+    ({"url": "https://github.com/me/fork.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT}},
+     ("me/fork", COMMIT)),
+    ({"url": "file:///work/main", "dir_info": {"editable": True}}, None),
+    ({"url": "https://github.com/me/fork", "vcs_info": {"vcs": "git", "commit_id": "main"}}, None),
+    ({"url": "https://gitlab.com/me/fork", "vcs_info": {"vcs": "git", "commit_id": COMMIT}}, None),
+])
+def test_installed_from_reads_pips_direct_url_record(monkeypatch, direct_url, expected):
+    class Dist:
+        def read_text(self, name):
+            assert name == "direct_url.json"
+            return json.dumps(direct_url)
+
+    monkeypatch.setattr("importlib.metadata.distribution", lambda name: Dist())
+    assert experiments._installed_from() == expected
