@@ -192,6 +192,17 @@ class ReceptiveField:
     jump: int
     start: float
 
+    def window(self, unit: int) -> tuple[float, float]:
+        """The first and last input coordinate that output unit ``unit`` (0-based) looks at.
+
+        Coordinates below 0 or past the input's last pixel are padding. For a chain of
+        ordinary layers both ends are whole pixels, even where ``start`` is a half-integer.
+        """
+        check_int("unit", unit, minimum=0)
+        centre = self.start + unit * self.jump
+        half = (self.size - 1) / 2
+        return centre - half, centre + half
+
 
 # Layers that compute each output pixel from the same pixel of their input. BatchNorm counts:
 # in eval mode it is a per-channel affine map; in train mode its batch statistics tie every

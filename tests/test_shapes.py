@@ -327,7 +327,8 @@ def _observe(net, in_channels, ndim, oracle, n):
         assert min(here + there) > 0 and max(here + there) < n - 1, (here, there, n)
         centre = (min(here) + max(here)) / 2
         jump = (min(there) + max(there)) / 2 - centre
-        found.append(ReceptiveField(size=max(here) - min(here) + 1, jump=jump, start=centre - u * jump))
+        found.append((ReceptiveField(size=max(here) - min(here) + 1, jump=jump, start=centre - u * jump),
+                      u, (min(here), max(here))))
     return found
 
 
@@ -356,8 +357,10 @@ def _check_with_oracles(layers, in_channels, ndim):
     n = _input_size(net.modules())
     oracles = [_by_nan] if _has_max_pool(net) else [_by_gradient, _by_nan]
     for oracle in oracles:
-        for found in _observe(net, in_channels, ndim, oracle, n):
+        for found, unit, window in _observe(net, in_channels, ndim, oracle, n):
             assert found == expected, (oracle.__name__, found, expected, layers)
+            # ReceptiveField.window: the first and last pixel that reach this unit
+            assert expected.window(unit) == window, (oracle.__name__, unit, window, expected)
     return expected
 
 
@@ -465,3 +468,13 @@ def test_receptive_field_refuses_other_layers(layers, match):
 def test_receptive_field_refuses_layers_it_cannot_describe(layer, match):
     with pytest.raises(ValueError, match=r"layer 1 \(.*" + match):
         receptive_field([nn.ReLU(), layer])
+
+
+def test_window_names_the_unit_and_refuses_bad_units():
+    field = ReceptiveField(size=5, jump=2, start=0.0)  # a 5-wide conv with padding 2, stride 2
+    assert field.window(0) == (-2.0, 2.0) and field.window(3) == (4.0, 8.0)
+    assert ReceptiveField(size=2, jump=2, start=0.5).window(1) == (2.0, 3.0)  # 2x2 pooling
+    with pytest.raises(ValueError, match="unit must be >= 0"):
+        field.window(-1)
+    with pytest.raises(TypeError, match="unit must be an int"):
+        field.window(1.0)
