@@ -20,6 +20,9 @@ help:
 venv: $(STAMP)
 $(STAMP): requirements.txt requirements-bench.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	@# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu: the CPU-only build of the pinned
+	@# torch and torchvision (a few hundred MB instead of several GB), installed first.
+	$(if $(TORCH_INDEX_URL),$(PY) -m pip install --disable-pip-version-check --index-url $(TORCH_INDEX_URL) $$(grep -E '^(torch|torchvision)==' requirements.txt))
 	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check --no-deps -r requirements-bench.txt
 	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -40,9 +43,11 @@ test: venv mathjax data
 
 execute: venv data
 	CNNLIB_PROFILE=cpu $(PY) tools/execute_notebooks.py $(NOTEBOOKS)
+	$(PY) tools/about_numbers.py
 
 experiments: venv data
 	for script in experiments/*.py; do $(PY) $$script || exit 1; done
+	$(PY) tools/about_numbers.py
 
 bench: venv data
 	$(PY) benchmarks/lenet_d2l_vs_cnnlib.py

@@ -9,7 +9,9 @@ dropped so that a second run differs only in numbers that legitimately change.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -58,8 +60,23 @@ def execute(path: Path, timeout: int = 1200) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     clean_outputs(nb)
+    nb.metadata["cnnlib_run"] = run_record(seconds)
     nbformat.write(nb, path)
     return seconds
+
+
+def run_record(seconds: float) -> dict:
+    """What produced the stored outputs, for the book's "about the numbers" page."""
+    import torch
+
+    import cnnlib
+
+    device = cnnlib.get_device()
+    return {"profile": os.environ.get("CNNLIB_PROFILE", ""), "seconds": round(seconds),
+            "device": str(device), "hardware": cnnlib.device_name(device),
+            "cores": os.cpu_count(), "torch": torch.__version__, "cnnlib": cnnlib.__version__,
+            "python": platform.python_version(),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")}
 
 
 def main(argv: list[str]) -> int:
