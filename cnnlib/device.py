@@ -73,7 +73,9 @@ def device_name(device: torch.device | str | None = None) -> str:
                     break
     except OSError:
         pass
-    return f"CPU {cpu}, {torch.get_num_threads()} threads ({os.cpu_count()} cores visible)"
+    threads, cores = torch.get_num_threads(), os.cpu_count()
+    return (f"CPU {cpu}, {threads} thread{'s' if threads != 1 else ''} "
+            f"({cores} core{'s' if cores != 1 else ''} visible)")
 
 
 def seed_everything(seed: int) -> int:

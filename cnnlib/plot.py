@@ -15,7 +15,8 @@ import torch
 
 from .metrics import _as_tensor, _check_class_names, _check_counts, _check_int
 
-__all__ = ["plot_history", "show_images", "plot_confusion_matrix", "plot_architecture"]
+__all__ = ["plot_history", "show_images", "plot_confusion_matrix", "plot_architecture",
+           "animation_html"]
 
 _CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")  # each one value per epoch
 
@@ -333,3 +334,57 @@ def plot_architecture(model, input_shape, title: str | None = None, *, scale: fl
     ax.set_title(title if title is not None else type(model).__name__)
     fig.tight_layout()
     return fig
+
+
+# --- animations that play on the static website --------------------------------------
+
+# Text for the player's buttons, by the Font Awesome icon that matplotlib gives each one.
+_BUTTON_LABELS = {"minus": "&minus;", "fast-backward": "|&lt;", "step-backward": "&lt;",
+                  "play fa-flip-horizontal": "&#9664;", "pause": "||", "play": "&#9654;",
+                  "step-forward": "&gt;", "fast-forward": "&gt;|", "plus": "+"}
+
+
+def animation_html(anim, anim_id: str, default_mode: str = "loop") -> str:
+    """A matplotlib animation as a self-contained HTML player that works offline.
+
+    ``anim.to_jshtml()`` embeds every frame as a PNG, but three things stop it from being
+    stored in a notebook that a static website shows: its elements are named after a
+    random ``uuid4`` (so re-running the notebook changes the stored output), its buttons
+    draw their icons with Font Awesome linked from a CDN (blank buttons offline), and each
+    frame's base64 text is split into lines. This fixes all three: the id is ``anim_id``,
+    the buttons are labelled with plain characters, and each frame is one line.
+
+    Args:
+        anim: a ``matplotlib.animation.Animation`` (e.g. a ``FuncAnimation``); keep its
+            frames few and its figure small, since all of them are embedded.
+        anim_id: the player's fixed element id: letters, digits and underscores, unique
+            on the page.
+        default_mode: ``"loop"``, ``"once"`` or ``"reflect"``, as in ``to_jshtml``.
+    """
+    import re
+
+    from matplotlib.animation import Animation
+
+    if not isinstance(anim, Animation):
+        raise TypeError(f"anim must be a matplotlib Animation such as a FuncAnimation, got "
+                        f"{type(anim).__name__}")
+    if not isinstance(anim_id, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", anim_id):
+        raise ValueError(f"anim_id must be letters, digits and underscores, starting with a "
+                         f"letter, such as 'conv_stride'; got {anim_id!r}")
+    if default_mode not in ("loop", "once", "reflect"):
+        raise ValueError(f"default_mode must be 'loop', 'once' or 'reflect', got {default_mode!r}")
+    html = anim.to_jshtml(default_mode=default_mode)
+    found = set(re.findall(r'_anim_img([0-9a-f]{32})"', html))
+    if len(found) != 1:
+        raise RuntimeError("this matplotlib's to_jshtml output has no single random element id "
+                           "to replace; cnnlib.plot.animation_html needs updating for it")
+    random_id = found.pop()
+    html = html.replace(random_id, anim_id)
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*">\s*', "", html)
+    html = re.sub(r'<i class="fa fa-([^"]+)"></i>',
+                  lambda icon: _BUTTON_LABELS.get(icon.group(1), icon.group(1)), html)
+    html = html.replace("\\\n", "")
+    if re.search(r'(src|href)="(https?:)?//', html) or "fa fa-" in html:
+        raise RuntimeError("the player still loads something from the network; "
+                           "cnnlib.plot.animation_html needs updating for this matplotlib")
+    return html
