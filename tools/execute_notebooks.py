@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -60,24 +60,29 @@ def execute(path: Path, timeout: int = 1200) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     clean_outputs(nb)
-    nb.metadata["cnnlib_run"] = run_record(seconds)
+    nb.metadata["cnnlib_run"] = run_record(seconds, nb)
     nbformat.write(nb, path)
     return seconds
 
 
-def run_record(seconds: float) -> dict:
-    """What produced the stored outputs, for the book's "about the numbers" page."""
-    import torch
+def run_record(seconds: float, nb) -> dict:
+    """What produced the stored outputs, for the book's "about the numbers" page.
 
-    import cnnlib
-
-    device = cnnlib.get_device()
-    return {"profile": os.environ.get("CNNLIB_PROFILE", ""), "seconds": round(seconds),
-            "device": str(device), "hardware": cnnlib.device_name(device),
-            "cores": os.cpu_count(), "torch": torch.__version__, "cnnlib": cnnlib.__version__,
-            "python": platform.python_version(),
+    Device, hardware and versions are read from the kernel's own report, the
+    ``describe_run`` lines that the notebook's first code cell prints (a chapter may, for
+    instance, set its own number of threads), not from this process.
+    """
+    first = next((c for c in nb.cells if c.cell_type == "code"), None)
+    shown = "".join(o.get("text", "") for o in first.outputs) if first is not None else ""
+    device = re.search(r"^profile=(\S+) \| device=(\S+): (.+)$", shown, re.MULTILINE)
+    versions = re.search(r"^torch (\S+) \| cnnlib (\S+) \| Python (\S+) on ", shown, re.MULTILINE)
+    if not device or not versions:
+        raise RuntimeError("the notebook's first code cell must print cnnlib.describe_run(): "
+                           f"found {shown[:200]!r}")
+    return {"profile": device.group(1), "seconds": round(seconds), "device": device.group(2),
+            "hardware": device.group(3), "cores": os.cpu_count(), "torch": versions.group(1),
+            "cnnlib": versions.group(2), "python": versions.group(3),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")}
-
 
 def main(argv: list[str]) -> int:
     profile = os.environ.get("CNNLIB_PROFILE")
