@@ -9,9 +9,12 @@
   its math must be typeset by the vendored MathJax (no CDN), it must load nothing from
   another host and no request may fail, every notebook page must carry a Colab link to
   its own notebook in the course's repository, and show every figure its notebook stores.
+- The animations of the convolution arithmetic chapter are embedded in its page with fixed
+  ids, and their buttons change the frame shown in the browser, offline.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import http.server
@@ -411,6 +414,113 @@ def test_notebook_page_shows_its_stored_figures(notebook, site):
     assert len(images) == stored, f"{notebook}.html shows {len(images)} of {stored} stored images"
     not_loaded = [img.get("src") for img in images if int(img.get("data-natural-width", 0)) <= 0]
     assert not_loaded == [], f"{notebook}.html: images that did not load: {not_loaded}"
+
+
+# --- the animations of the convolution arithmetic chapter --------------------------------
+
+ANIMATED_PAGE = "chapters/convolution_arithmetic"
+# The fixed ids the chapter gives its matplotlib players (FuncAnimation.to_jshtml), in page
+# order. matplotlib itself would name them after a random uuid4 on every run.
+ANIMATION_IDS = ("conv_stride", "conv_dilation")
+
+# After the page's load event and the players' start, drive each player through its own
+# buttons and record on its <img> which frame it shows (an index into its frames, -1 for
+# none), for --dump-dom to show.
+_PROBE_ANIMATIONS = b"""<script>
+window.addEventListener("load", function () {
+  setTimeout(function () {
+    document.querySelectorAll("div.animation").forEach(function (box) {
+      var img = box.querySelector("img");
+      var player = window["anim" + img.id.replace("_anim_img", "")];
+      if (!player) { img.setAttribute("data-shown", "no player"); return; }
+      var sources = player.frames.map(function (frame) { return frame.src; });
+      var shown = function () { return String(sources.indexOf(img.src)); };
+      var click = function (title) {
+        box.querySelector("button[title='" + title + "']").click();
+      };
+      img.setAttribute("data-frames", String(sources.length));
+      img.setAttribute("data-decoded-width", String(img.naturalWidth));
+      img.setAttribute("data-shown", shown());
+      click("Next frame");
+      img.setAttribute("data-shown-after-next", shown());
+      click("Last frame");
+      img.setAttribute("data-shown-after-last", shown());
+      click("First frame");
+      click("Play");
+      setTimeout(function () {  // the players step every 800 ms
+        img.setAttribute("data-shown-while-playing", shown());
+        click("Pause");
+      }, 2000);
+    });
+    setTimeout(function () {
+      document.documentElement.setAttribute("data-animations-probed", "yes");
+    }, 2500);
+  }, 500);
+});
+</script>"""
+
+
+@pytest.mark.book
+def test_animations_are_embedded_with_fixed_ids(book_html):
+    """Each player is in the built page with its fixed id, every frame embedded in the page
+    as a PNG data URI, buttons with visible labels, and nothing to fetch from the network."""
+    from bs4 import BeautifulSoup
+
+    html = (book_html / f"{ANIMATED_PAGE}.html").read_text(encoding="utf-8")
+    dom = BeautifulSoup(html, "html.parser")
+    players = dom.select(".cell_output div.animation")
+    ids = [p.find("img", id=True)["id"].removeprefix("_anim_img") for p in players]
+    assert ids == list(ANIMATION_IDS), f"{ANIMATED_PAGE}.html: animation ids {ids}"
+    assert not re.search(r"_anim_img[0-9a-f]{32}", html), "an animation with a random id"
+    for anim_id, player in zip(ANIMATION_IDS, players):
+        output = player.find_parent(class_="cell_output")
+        assert output is not None, f"{anim_id}: not inside a cell output"
+        scripts = [s.string or "" for s in output.find_all("script")]
+        script = next((s for s in scripts if f'"_anim_img{anim_id}"' in s), None)
+        assert script is not None, f"{anim_id}: the script that starts the player is missing"
+        count = int(re.search(r"var frames = new Array\((\d+)\);", script).group(1))
+        frames = re.findall(r'frames\[(\d+)\] = "data:image/png;base64,([A-Za-z0-9+/=]+)"', script)
+        assert count >= 4 and [int(i) for i, _ in frames] == list(range(count)), \
+            f"{anim_id}: {len(frames)} embedded PNG frames for {count}"
+        assert len({data for _, data in frames}) == count, f"{anim_id}: repeated frames"
+        assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for _, data in frames)
+        labels = {b.get("title"): b.get_text(strip=True) for b in player.find_all("button")}
+        assert {"Play", "Pause", "Next frame", "Previous frame"} <= set(labels), labels
+        assert all(labels.values()), f"{anim_id}: buttons without a visible label: {labels}"
+        remote = [t.get(a) for t in output.find_all(True) for a in ("src", "href")
+                  if t.get(a) and not _is_local(t.get(a))]
+        assert remote == [], f"{anim_id}: loads {remote}"
+
+
+@pytest.mark.book
+@pytest.mark.browser
+def test_animations_play_offline_in_the_browser(site, monkeypatch):
+    """In Chromium, with nothing but the site: each player shows its first frame, and its
+    Next, Last, First and Play buttons change the frame shown."""
+    from bs4 import BeautifulSoup
+
+    # The site adds _PROBE_IMAGES to PAGE.html?probe-images: add the animation probe to it.
+    monkeypatch.setitem(globals(), "_PROBE_IMAGES", _PROBE_IMAGES + _PROBE_ANIMATIONS)
+    first = len(site.requests)
+    proc = _chromium(f"{site.base}{ANIMATED_PAGE}.html?probe-images", "--dump-dom")
+    assert proc.returncode == 0 and "<html" in proc.stdout, proc.stderr[-3000:]
+    dom = BeautifulSoup(proc.stdout, "html.parser")
+    assert dom.html.get("data-animations-probed") == "yes", "the probe never finished"
+    failed = [(path, status) for path, status in site.requests[first:]
+              if status not in (200, 304) and path != "/favicon.ico"]
+    assert failed == [], f"{ANIMATED_PAGE}.html: failed requests {failed}"
+    for anim_id in ANIMATION_IDS:
+        img = dom.find("img", id=f"_anim_img{anim_id}")
+        assert img is not None, f"{anim_id}: no player on the page"
+        frames = int(img.get("data-frames", 0))
+        assert frames >= 4, f"{anim_id}: the player holds {img.get('data-frames')} frames"
+        assert int(img.get("data-decoded-width", 0)) > 0, f"{anim_id}: first frame not decoded"
+        assert img.get("src", "").startswith("data:image/png;base64,")
+        shown = {key: img.get(f"data-{key}") for key in
+                 ("shown", "shown-after-next", "shown-after-last", "shown-while-playing")}
+        assert shown == {"shown": "0", "shown-after-next": "1",
+                         "shown-after-last": str(frames - 1),
+                         "shown-while-playing": "2"}, f"{anim_id}: frames shown {shown}"
 
 
 @pytest.mark.book
