@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv mathjax data book test execute experiments bench floor clean
+.PHONY: help venv mathjax data book test execute times experiments bench floor clean
 help:
 	@echo "make book     build the website into _build/html (offline, warnings are errors)"
 	@echo "make test     run every test: unit tests, notebooks (smoke profile), book, browser"
 	@echo "make execute  re-run the notebooks in place with the cpu profile (stored outputs)"
+	@echo "make times    time every notebook in the smoke profile (outputs untouched), for about_numbers.md"
 	@echo "make experiments  run the multi-seed sweeps in experiments/ (results committed in experiments/results)"
 	@echo "make bench    d2l vs cnnlib LeNet benchmark (10 trials, about 25 minutes on 2 cores)"
 	@echo "make data     fetch Fashion-MNIST into the cache (\$$CNNLIB_DATA_DIR)"
@@ -43,6 +44,10 @@ test: venv mathjax data
 
 execute: venv data
 	CNNLIB_PROFILE=cpu $(PY) tools/execute_notebooks.py $(NOTEBOOKS)
+	$(PY) tools/about_numbers.py
+
+times: venv data
+	CNNLIB_PROFILE=smoke $(PY) tools/execute_notebooks.py --times-only $(NOTEBOOKS)
 	$(PY) tools/about_numbers.py
 
 experiments: venv data

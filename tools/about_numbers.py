@@ -3,8 +3,9 @@
 Usage: python tools/about_numbers.py [--check]
 
 The facts come from the files themselves: the record that tools/execute_notebooks.py keeps
-in each notebook's metadata (profile, hardware, seconds, versions, date) and the header of
-each results file under experiments/results/. `make execute` and `make experiments` rewrite
+in each notebook's metadata (profile, hardware, seconds, versions, date), the records of
+timing-only runs in other profiles (benchmarks/notebook_times.json, written by `make times`)
+and the header of each results file under experiments/results/. `make execute` and `make experiments` rewrite
 the page; `--check` (run by the tests) fails when the committed page is out of date.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "about_numbers.md"
+TIMES = ROOT / "benchmarks" / "notebook_times.json"
 
 INTRO = """\
 # About the numbers
@@ -39,10 +41,6 @@ about 3x on the machine below); it is a guide, not a benchmark.
 """
 
 OUTRO = """\
-
-The `smoke` profile (a few batches per run, used by the tests) runs every notebook in CI
-under nbval; each should take at most about 40 seconds there. The `gpu` profile sizes the
-runs for a CUDA GPU such as Colab's; no timing of it is recorded here yet.
 
 ## How to reproduce a number or a figure
 
@@ -93,7 +91,44 @@ def chapters_table() -> tuple[str, list[str]]:
     table = ["| chapter | profile | hardware | time | versions | executed |",
              "|---|---|---|---|---|---|", *rows]
     text = "\n".join(table) + f"\n\nAll {len(order)} chapters together: {_fmt_seconds(total)} in the `cpu` profile.\n"
-    return text, problems
+    return text + profiles_table(total, order), problems
+
+
+def profiles_table(cpu_total: float, chapters: list[str]) -> str:
+    """The whole book's time in each profile: cpu from the notebooks, others from TIMES.
+
+    ``chapters`` are the toc's entries (``chapters/<name>``); records of notebooks no longer
+    in the book are left out.
+    """
+    timed = json.loads(TIMES.read_text(encoding="utf-8")) if TIMES.is_file() else {}
+    n_chapters = len(chapters)
+    lines = ["\n## The whole book in each profile\n",
+             "| profile | what it runs | chapters timed | whole book | hardware | measured |",
+             "|---|---|---|---|---|---|"]
+    what = {"smoke": "a few batches per training run; what CI runs under nbval",
+            "cpu": "real training sized for a laptop CPU; the stored outputs",
+            "gpu": "the sizes for a CUDA GPU such as Colab's"}
+    for profile in ("smoke", "cpu", "gpu"):
+        if profile == "cpu":
+            lines.append(f"| `cpu` | {what['cpu']} | {n_chapters} of {n_chapters} | "
+                         f"{_fmt_seconds(cpu_total)} | see the table above | see above |")
+            continue
+        records = {name: record for name, record in timed.get(profile, {}).items()
+                   if name.removesuffix(".ipynb") in chapters}
+        if not records:
+            lines.append(f"| `{profile}` | {what[profile]} | none | not measured yet | | |")
+            continue
+        hardware = sorted({r["hardware"] for r in records.values()})
+        dates = sorted(r["date"] for r in records.values())
+        span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+        total = sum(r["seconds"] for r in records.values())
+        lines.append(f"| `{profile}` | {what[profile]} | {len(records)} of {n_chapters} | "
+                     f"{_fmt_seconds(total)} | {'; '.join(hardware)} | {span} |")
+    lines += ["", "The `smoke` times come from `make times` (each chapter run once, top to bottom, "
+              "outputs discarded), on a machine shared with other work; CI's nbval adds a little "
+              "to them. A profile with no measurement says so; the course's machines have no GPU, "
+              "so the `gpu` profile is timed only where one was available."]
+    return "\n".join(lines) + "\n"
 
 
 def experiments_table() -> str:

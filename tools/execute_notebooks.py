@@ -1,7 +1,10 @@
 """Re-execute the book's notebooks in place, without churn in their metadata.
 
-Usage: CNNLIB_PROFILE=cpu python tools/execute_notebooks.py [NOTEBOOK ...]
+Usage: CNNLIB_PROFILE=cpu python tools/execute_notebooks.py [--times-only] [NOTEBOOK ...]
 (default: every notebook under chapters/). `make execute` runs this with the cpu profile.
+With --times-only the notebooks are left as they are and only the run records (profile,
+seconds, hardware, versions) go into benchmarks/notebook_times.json under the profile's
+name: `make times` does this for the smoke profile, for the "about the numbers" page.
 
 Outputs are made readable offline: carriage returns of progress bars are resolved the way
 a terminal would show them, consecutive stream outputs are merged, and timing metadata is
@@ -9,7 +12,9 @@ dropped so that a second run differs only in numbers that legitimately change.
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import os
 import re
 import sys
@@ -20,6 +25,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+TIMES = ROOT / "benchmarks" / "notebook_times.json"
 
 
 def resolve_carriage_returns(text: str) -> str:
@@ -52,17 +58,32 @@ def clean_outputs(nb) -> None:
     nb.metadata.pop("widgets", None)
 
 
-def execute(path: Path, timeout: int = 1200) -> float:
+def execute(path: Path, timeout: int = 1200, store: bool = True) -> dict:
+    """Run ``path`` top to bottom in a fresh kernel; return its run record.
+
+    With ``store`` the outputs and the record are written back into the notebook.
+    """
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    clean_outputs(nb)
-    nb.metadata["cnnlib_run"] = run_record(seconds, nb)
-    nbformat.write(nb, path)
-    return seconds
+    record = run_record(seconds, nb)
+    if store:
+        clean_outputs(nb)
+        nb.metadata["cnnlib_run"] = record
+        nbformat.write(nb, path)
+    return record
+
+
+def store_times(records: dict[str, dict], path: Path = TIMES) -> None:
+    """Merge run records (keyed by notebook path relative to the root) into ``path``."""
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    for name, record in records.items():
+        data.setdefault(record["profile"], {})[name] = record
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def run_record(seconds: float, nb) -> dict:
@@ -85,18 +106,29 @@ def run_record(seconds: float, nb) -> dict:
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")}
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="default: every notebook under chapters/")
+    parser.add_argument("--times-only", action="store_true",
+                        help=f"leave the notebooks as they are; record the runs in {TIMES.relative_to(ROOT)}")
+    args = parser.parse_args(argv)
     profile = os.environ.get("CNNLIB_PROFILE")
     if not profile:
         print("set CNNLIB_PROFILE (the book's stored outputs use cpu): make execute", file=sys.stderr)
         return 2
-    paths = [Path(a) for a in argv] or sorted((ROOT / "chapters").glob("*.ipynb"))
+    paths = [Path(a) for a in args.notebooks] or sorted((ROOT / "chapters").glob("*.ipynb"))
     missing = [p for p in paths if not p.is_file() or p.suffix != ".ipynb"]
     if missing:
         print(f"not notebooks: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
+    records = {}
     for path in paths:
         print(f"executing {path} (profile {profile}) ...", flush=True)
-        print(f"  done in {execute(path):.0f} s", flush=True)
+        record = execute(path, store=not args.times_only)
+        records[path.resolve().relative_to(ROOT).as_posix()] = record
+        print(f"  done in {record['seconds']} s", flush=True)
+    if args.times_only:
+        store_times(records)
+        print(f"recorded in {TIMES.relative_to(ROOT)}")
     return 0
 
 
