@@ -14,6 +14,7 @@ from typing import Callable
 from torch import nn
 
 from .._checks import check_int
+from ..init import init_weights
 from ..shapes import conv_output_size, pool_output_size
 from ._registry import register_model
 from .layers import Flatten, Sigmoid
@@ -105,18 +106,12 @@ class LeNet(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        # Xavier/Glorot uniform (Glorot & Bengio, 2010) keeps activation variance roughly
-        # constant through sigmoid-like units (d2l's LeNet uses it too). He/Kaiming uniform
-        # (He et al., 2015, https://arxiv.org/abs/1502.01852) accounts for ReLU zeroing half
-        # its inputs.
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                if self.init == "kaiming":
-                    nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
-                else:
-                    nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        # Xavier/Glorot uniform with gain 1 (Glorot & Bengio, 2010) keeps activation
+        # variance roughly constant through sigmoid-like units (d2l's LeNet uses it too).
+        # He/Kaiming uniform with ReLU's gain (He et al., 2015,
+        # https://arxiv.org/abs/1502.01852) accounts for ReLU zeroing half its inputs.
+        activation = "relu" if self.init == "kaiming" else "linear"
+        init_weights(self, self.init, activation, distribution="uniform")
 
     def forward(self, x):
         return self.classifier(self.features(x))

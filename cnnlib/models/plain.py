@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 from torch import nn
 
 from .._checks import check_int
+from ..init import init_weights
 from ..shapes import conv_output_size, pool_output_size
 from ._registry import register_model
 from .layers import Flatten
@@ -120,14 +121,13 @@ class PlainCNN(nn.Module):
     def init_weights(self) -> None:
         if self.init == "torch":
             return  # the layers' own reset_parameters() already ran
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                if self.init == "kaiming":  # He et al., 2015, https://arxiv.org/abs/1502.01852
-                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                else:  # Glorot & Bengio, 2010
-                    nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        # Kaiming normal with ReLU's gain (He et al., 2015, https://arxiv.org/abs/1502.01852)
+        # or Xavier uniform with gain 1 (Glorot & Bengio, 2010), whatever act_layer is, so
+        # that a comparison of activations changes the activation only.
+        if self.init == "kaiming":
+            init_weights(self, "kaiming", "relu", distribution="normal")
+        else:
+            init_weights(self, "xavier", "linear", distribution="uniform")
 
     def forward(self, x):
         return self.classifier(self.features(x))
