@@ -12,7 +12,11 @@
 # 5. The unit tests, run against the installed cnnlib (not the repository's cnnlib/), on
 #    the CPU: the CUDA-only paths (GradScaler, the bf16 check) run only as far as the
 #    unit tests reach them there.
-# 6. The other corner a Colab user meets: torch and torchvision stay at the floor while
+# 6. The chapters as a Colab user runs them, at the floor: every notebook under chapters/,
+#    executed top to bottom in the smoke profile by a Jupyter kernel of this environment,
+#    from a folder outside the clone (Colab has only the notebook; a results file the
+#    chapter cannot find there is skipped, as the chapter says).
+# 7. The other corner a Colab user meets: torch and torchvision stay at the floor while
 #    the rest (numpy, matplotlib, tqdm) is upgraded to the newest releases for this Python
 #    (numpy 2 is what torch 2.2 and older cannot use). The unit tests again.
 #
@@ -35,11 +39,17 @@ VENV=${FLOOR_VENV:-.venv-floor}
 SOURCE=${FLOOR_SOURCE:-worktree}
 PINS=${FLOOR_PINS:-tools/floor-requirements.txt}
 WHEELS=${FLOOR_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/cnnlib-floor/wheels}
-# Not run here: they need the book, browser, notebook or benchmark tooling, or (packaging)
-# they check the repository's files rather than the installed package.
-SKIP_TESTS=(test_book.py test_notebooks.py test_benchmark_verdict.py test_packaging.py)
+# Not run here: they need the book, browser, notebook or benchmark tooling, or they check
+# the repository's own files (packaging, API page, bibliography, about-the-numbers page,
+# repository settings, CI workflow) rather than the installed package.
+SKIP_TESTS=(test_book.py test_notebooks.py test_benchmark_verdict.py test_packaging.py
+            test_api_reference.py test_references.py test_about_numbers.py
+            test_set_repository.py test_workflows.py)
 # The test tools, at the course's own pins in requirements.txt.
 TEST_TOOLS=(pytest pytest-timeout torchinfo)
+# What runs the chapters, as Colab's own Jupyter does: the newest releases for this Python
+# (requirements.txt pins ipykernel 7.4, which needs Python 3.11).
+NOTEBOOK_TOOLS=(nbclient nbformat ipykernel)
 
 unset PYTHONPATH  # only the installed cnnlib may be importable
 start=$(date +%s)
@@ -89,14 +99,14 @@ mkdir -p "$WHEELS"
 "$PY" -m pip download -d "$WHEELS" -r "$PINS"  # skips the wheels already there
 "$PY" -m pip install --no-index --find-links "$WHEELS" -r "$PINS"
 
-phase "test tools at requirements.txt's pins: ${TEST_TOOLS[*]}"
+phase "test tools at requirements.txt's pins: ${TEST_TOOLS[*]}; ${NOTEBOOK_TOOLS[*]}"
 tool_pins=()
 for tool in "${TEST_TOOLS[@]}"; do
   pin=$(grep -iE "^${tool}==" requirements.txt) || { echo "check_floor: $tool is not pinned in requirements.txt" >&2; exit 1; }
   tool_pins+=("$pin")
 done
-"$PY" -m pip download -d "$WHEELS" "${tool_pins[@]}"
-"$PY" -m pip install --no-index --find-links "$WHEELS" "${tool_pins[@]}"
+"$PY" -m pip download -d "$WHEELS" "${tool_pins[@]}" "${NOTEBOOK_TOOLS[@]}"
+"$PY" -m pip install --no-index --find-links "$WHEELS" "${tool_pins[@]}" "${NOTEBOOK_TOOLS[@]}"
 
 phase "cnnlib from a git URL (source: $SOURCE)"
 case $SOURCE in
@@ -131,7 +141,8 @@ phase "Fashion-MNIST cache (fetched once, shared with .venv)"
 # A copy of the tests without cnnlib/ beside them, so that `import cnnlib` can only find
 # the installed package. -o addopts= drops the nbval options of pyproject.toml.
 mkdir "$work/run"
-cp -r "$work/src/tests" "$work/src/conftest.py" "$work/src/pyproject.toml" "$work/run/"
+# experiments/: their tests run the scripts (with --quick) against the installed cnnlib.
+cp -r "$work/src/tests" "$work/src/experiments" "$work/src/conftest.py" "$work/src/pyproject.toml" "$work/run/"
 for t in "${SKIP_TESTS[@]}"; do rm -f "$work/run/tests/$t"; done
 unit_tests() {  # unit_tests WHAT
   (cd "$work/run" && "$VENV/bin/pytest" -o addopts= -ra --tb=short -p no:cacheprovider tests) \
@@ -142,6 +153,28 @@ phase "unit tests against the installed cnnlib, at the floor"
 floor_versions=$(versions)
 echo "versions: $floor_versions"
 unit_tests "the floor ($floor_versions)"
+
+phase "the chapters, as on Colab, at the floor (smoke profile)"
+mkdir "$work/colab"
+cp "$work/src"/chapters/*.ipynb "$work/colab/"
+(cd "$work/colab" && CNNLIB_PROFILE=smoke "$PY" - <<'PYEOF'
+import glob, sys, time
+import nbformat
+from nbclient import NotebookClient
+failed = []
+for path in sorted(glob.glob("*.ipynb")):
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3").execute()
+        print(f"  {path}: ran in {time.perf_counter() - start:.0f} s", flush=True)
+    except Exception as err:  # the first failing cell: its error, and the cell's first lines
+        failed.append(path)
+        what = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
+        print(f"  {path}: FAILED after {time.perf_counter() - start:.0f} s: {what[:1500]}", flush=True)
+sys.exit(f"check_floor: chapters failed at the floor: {failed}" if failed else 0)
+PYEOF
+)
 
 rest=$(tr ' ' '\n' <<< "$pinned_names" | grep -viE '^(torch|torchvision)$' | xargs)
 phase "torch and torchvision at the floor, the newest $rest"
