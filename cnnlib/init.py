@@ -37,11 +37,15 @@ from torch import nn
 __all__ = ["SCHEMES", "TORCH_GAINS", "ACTIVATION_FUNCTIONS", "second_moment", "derived_gain",
            "gain", "weight_std", "init_weights"]
 
+#: The schemes :func:`init_weights` knows.
 SCHEMES = ("kaiming", "xavier", "normal", "constant", "torch")
-# The names torch.nn.init.calculate_gain knows (besides the linear and conv layer names).
+#: The activations whose gain ``torch.nn.init.calculate_gain`` has in its table (besides
+#: the names of linear and convolution layers).
 TORCH_GAINS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
-# Every activation by the name the models use (cnnlib.models.plain.ACTIVATIONS), as a
-# function of a tensor. leaky_relu's slope is a separate argument wherever it matters.
+#: Every activation by the name the models use (``cnnlib.models.plain.ACTIVATIONS``), as a
+#: function of a tensor; leaky ReLU's slope is a separate argument wherever it matters.
+#:
+#: :meta hide-value:
 ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "linear": lambda x: x, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu,
     "leaky_relu": F.leaky_relu, "selu": F.selu, "elu": F.elu, "gelu": F.gelu,
