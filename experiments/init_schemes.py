@@ -88,9 +88,10 @@ def make_model(scheme: str, seed: int):
 
 
 def run(scheme: str, seed: int, epochs: int, train_size: int | None, data, device, *,
-        test_size: int | None = None, verbose: bool = True) -> dict:
+        test_size: int | None = None, verbose: bool = True, evaluate_test: bool = True) -> dict:
     """Train one scheme on one seed; the row the results file holds for it. The chapter
-    calls this too (with fewer images in its smoke profile)."""
+    calls this too (with fewer images in its smoke profile, and evaluate_test=False so that
+    it does not look at the test split again: test_acc and test_loss are then None)."""
     train, val, test = cnnlib.fashion_mnist_loaders(
         BATCH_SIZE, val_size=VAL_SIZE, train_size=train_size, test_size=test_size, data=data,
         device=device, seed=seed)
@@ -107,7 +108,8 @@ def run(scheme: str, seed: int, epochs: int, train_size: int | None, data, devic
         history, error = trainer.history, str(err)
     seconds = time.perf_counter() - start
     grads.flush()
-    final = trainer.evaluate(test) if error is None else None  # the one look at the test split
+    # the one look at the test split
+    final = trainer.evaluate(test) if error is None and evaluate_test else None
     row = {"scheme": scheme, "seed": seed, "model": "plain_cnn", "model_args": dict(MODEL_ARGS),
            "init": SCHEMES[scheme], "optimizer": "sgd", "lr": LR, "momentum": MOMENTUM,
            "batch_size": BATCH_SIZE, "epochs": epochs, "train_examples": train.num_examples,
