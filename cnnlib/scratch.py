@@ -1,4 +1,4 @@
-"""Layers written by hand: convolution, pooling, ReLU and a dense layer, forward and backward.
+"""Layers written by hand: convolution, pooling, ReLU, a dense layer and dropout, forward and backward.
 
 Each layer is a ``torch.autograd.Function`` whose ``forward`` and ``backward`` are spelled out
 with plain tensor arithmetic (no ``torch.nn.functional`` call), so the gradients a model
@@ -13,6 +13,8 @@ initialised exactly as its ``torch.nn`` counterpart does, so a model can swap on
 * :func:`avg_pool2d` (:class:`ScratchAvgPool2d`): kernel, stride, padding, ``count_include_pad``.
 * :func:`relu` (:class:`ScratchReLU`): any shape.
 * :func:`linear` (:class:`ScratchLinear`): input ``(*, in_features)``, bias or none.
+* :func:`dropout` (:class:`ScratchDropout`): inverted dropout, any shape; the same mask as
+  ``F.dropout`` on the CPU for the same random state.
 
 Not supported (``torch`` has them): unbatched 3-D inputs, ``padding="same"``, padding modes
 other than zeros, ``ceil_mode``, ``divisor_override``, ``return_indices``; pooling padding is
@@ -40,8 +42,9 @@ __all__ = [
     "im2col", "col2im",
     "conv2d_loop", "conv2d_im2col", "max_pool2d", "avg_pool2d", "relu", "linear",
     "Conv2dLoopFunction", "Conv2dIm2colFunction", "MaxPool2dFunction", "AvgPool2dFunction",
-    "ReLUFunction", "LinearFunction",
+    "ReLUFunction", "LinearFunction", "dropout", "DropoutFunction",
     "ScratchConv2d", "ScratchMaxPool2d", "ScratchAvgPool2d", "ScratchReLU", "ScratchLinear",
+    "ScratchDropout",
 ]
 
 
@@ -514,6 +517,56 @@ def linear(x, weight, bias=None):
 
 
 # ---------------------------------------------------------------------------------------------
+# Dropout
+# ---------------------------------------------------------------------------------------------
+
+class DropoutFunction(torch.autograd.Function):
+    """``x * mask / (1 - p)`` for a given 0/1 ``mask``; the gradient goes through the same mask
+    and scale (a dropped unit gets no gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, mask, p):
+        scaled = mask / (1 - p)  # (same shape as x): 0 or 1/(1-p); torch multiplies the same way
+        ctx.save_for_backward(scaled)
+        return x * scaled
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (scaled,) = ctx.saved_tensors
+        return grad_out * scaled, None, None
+
+
+def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Tensor:
+    """Inverted dropout by :class:`DropoutFunction`; as ``F.dropout``.
+
+    In training, every element is zeroed independently with probability ``p`` and the
+    survivors are multiplied by ``1 / (1 - p)``, so the expected output equals the input and
+    nothing needs rescaling at evaluation. With ``training=False`` the input is returned as it
+    is. The mask is drawn as ``F.dropout`` draws it on the CPU (``bernoulli_(1 - p)``), so the
+    same random state gives the same output.
+
+    Args:
+        x: any shape.
+        p: probability of zeroing an element, ``0 <= p <= 1`` (``p = 1`` zeroes everything).
+        training: drop (``True``) or pass the input through (``False``). Pass the module's
+            ``self.training`` here: leaving it at its default keeps dropout on at evaluation.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"dropout expects a tensor, got {type(x).__name__}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout: p is the probability of zeroing an element and must lie in "
+                         f"[0, 1], got {p!r}")
+    if not isinstance(training, bool):  # "no" is truthy: dropout would stay on
+        raise TypeError(f"dropout: training must be True or False, got {training!r}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * torch.zeros_like(x)  # keeps the graph: every gradient is 0
+    mask = torch.empty_like(x).bernoulli_(1 - p)  # (same shape as x): 1 keeps, 0 drops
+    return DropoutFunction.apply(x, mask, float(p))
+
+
+# ---------------------------------------------------------------------------------------------
 # Modules: parameters initialised as in torch.nn, so a model can swap one for the other
 # ---------------------------------------------------------------------------------------------
 
@@ -614,6 +667,28 @@ class ScratchReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return relu(x)
+
+
+class ScratchDropout(nn.Module):
+    """A drop-in ``nn.Dropout`` computed by :func:`dropout`; on in ``train()`` mode, off in
+    ``eval()`` mode (it reads ``self.training``).
+
+    Args:
+        p: probability of zeroing an element, ``0 <= p <= 1``.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"ScratchDropout: p is the probability of zeroing an element and "
+                             f"must lie in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class ScratchLinear(nn.Module):
