@@ -15,6 +15,8 @@ initialised exactly as its ``torch.nn`` counterpart does, so a model can swap on
 * :func:`linear` (:class:`ScratchLinear`): input ``(*, in_features)``, bias or none.
 * :func:`dropout` (:class:`ScratchDropout`): inverted dropout, any shape; the same mask as
   ``F.dropout`` on the CPU for the same random state.
+* :func:`batch_norm` (:class:`ScratchBatchNorm1d`, :class:`ScratchBatchNorm2d`): per-channel
+  batch statistics in training, running estimates in evaluation, PyTorch's momentum.
 
 Not supported (``torch`` has them): unbatched 3-D inputs, ``padding="same"``, padding modes
 other than zeros, ``ceil_mode``, ``divisor_override``, ``return_indices``; pooling padding is
@@ -22,7 +24,7 @@ limited to half the kernel, as in ``torch``. Max pooling routes a tie's gradient
 maximum in the window (row by row), which is what ``torch`` does on the CPU.
 
 :func:`im2col` and :func:`col2im` are the same operations as ``F.unfold`` and ``F.fold``.
-Every function here is checked against ``torch.nn.functional`` in ``tests/test_scratch.py``.
+Every function here is checked against ``torch.nn.functional`` in ``tests/test_scratch*.py``.
 
 References: Chellapilla, Puri & Simard, "High Performance Convolutional Neural Networks for
 Document Processing" (2006), https://inria.hal.science/inria-00112631 (im2col);
@@ -34,6 +36,7 @@ import math
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ._checks import check_int, is_int
 from .shapes import conv_output_size
@@ -44,7 +47,8 @@ __all__ = [
     "Conv2dLoopFunction", "Conv2dIm2colFunction", "MaxPool2dFunction", "AvgPool2dFunction",
     "ReLUFunction", "LinearFunction", "dropout", "DropoutFunction",
     "ScratchConv2d", "ScratchMaxPool2d", "ScratchAvgPool2d", "ScratchReLU", "ScratchLinear",
-    "ScratchDropout",
+    "ScratchDropout", "BatchNormFunction", "batch_norm", "ScratchBatchNorm1d",
+    "ScratchBatchNorm2d",
 ]
 
 
@@ -714,3 +718,250 @@ class ScratchLinear(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch normalization
+# ---------------------------------------------------------------------------------------------
+# Shapes: x (N, C, *) with * empty (dense features) or spatial (L; H, W). Statistics are taken
+# per channel c over every axis but the channel axis: M = N * prod(*) values per channel.
+
+
+def _channel_view(t: torch.Tensor, ndim: int) -> torch.Tensor:
+    """A per-channel vector ``(C,)`` as ``(1, C, 1, ...)``, to broadcast against ``ndim`` axes."""
+    return t.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class BatchNormFunction(torch.autograd.Function):
+    """Batch normalization with the batch's own statistics (training mode), per channel.
+
+    Forward: ``x_hat = (x - mean) / sqrt(var + eps)`` with the mean and the *biased* variance
+    (divided by ``M``) over the ``M`` values of each channel, then ``y = gamma * x_hat + beta``.
+    It also returns the mean and the biased variance (not differentiable), for the running
+    estimates.
+
+    Backward, with ``g`` the upstream gradient and sums over the ``M`` values of a channel:
+    ``dbeta = sum(g)``, ``dgamma = sum(g * x_hat)`` and the compact form
+    ``dx = gamma / (M * sqrt(var + eps)) * (M * g - dbeta - x_hat * dgamma)``: the mean and
+    the variance depend on every input, which takes out of ``g`` its mean and its
+    component along ``x_hat``. First derivatives only: differentiating the backward pass
+    again raises an error (``torch``'s own batch norm supports it).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        dims = (0,) + tuple(range(2, x.dim()))  # every axis but the channel axis
+        mean = x.mean(dim=dims)  # (C,)
+        centred = x - _channel_view(mean, x.dim())  # (N, C, *)
+        var = (centred * centred).mean(dim=dims)  # (C,), biased: divided by M
+        inv_std = 1.0 / torch.sqrt(var + eps)  # (C,)
+        x_hat = centred * _channel_view(inv_std, x.dim())  # (N, C, *)
+        out = x_hat
+        if weight is not None:
+            out = out * _channel_view(weight, x.dim()) + _channel_view(bias, x.dim())
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.mark_non_differentiable(mean, var)
+        return out, mean, var
+
+    @staticmethod
+    @once_differentiable  # x_hat is saved without its graph: a second derivative would be wrong
+    def backward(ctx, grad_out, _grad_mean, _grad_var):  # grad_out: (N, C, *)
+        x_hat, inv_std, weight = ctx.saved_tensors
+        nd = grad_out.dim()
+        dims = (0,) + tuple(range(2, nd))
+        m = grad_out.numel() // grad_out.shape[1]  # M: values per channel
+        grad_beta = grad_out.sum(dim=dims)  # (C,)
+        grad_gamma = (grad_out * x_hat).sum(dim=dims)  # (C,)
+        scale = inv_std if weight is None else weight * inv_std  # (C,)
+        grad_x = _channel_view(scale / m, nd) * (
+            m * grad_out - _channel_view(grad_beta, nd)
+            - x_hat * _channel_view(grad_gamma, nd))  # (N, C, *)
+        if weight is None:
+            return grad_x, None, None, None
+        return grad_x, grad_gamma, grad_beta, None
+
+
+def _check_channel_vector(name: str, t, channels: int, layer: str) -> None:
+    if t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != (channels,)):
+        shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"{layer}: {name} must have shape ({channels},), one value per "
+                         f"channel, got {shape}")
+
+
+def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
+               running_var: torch.Tensor | None, weight: torch.Tensor | None = None,
+               bias: torch.Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+    """Batch normalization per channel (axis 1); as ``F.batch_norm``.
+
+    In training (``training=True``) each channel is normalized with the mean and biased
+    variance of its values in this batch (:class:`BatchNormFunction`), and the running
+    estimates, when given, are updated in place with PyTorch's momentum convention:
+    ``running = (1 - momentum) * running + momentum * batch``, where the batch variance put
+    into ``running_var`` is the *unbiased* one (divided by ``M - 1``). In evaluation the
+    running estimates normalize instead, an affine map per channel that does not depend on
+    the rest of the batch (its gradient is left to autograd).
+
+    Args:
+        x: ``(N, C, *)``: ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)``, ...
+        running_mean, running_var: ``(C,)`` buffers, or ``None`` (training only: no
+            running estimates kept).
+        weight, bias: the scale gamma and the shift beta, ``(C,)`` each, or both ``None``.
+        training: use and update batch statistics (``True``) or use the running ones.
+        momentum: the weight of the new batch in the running estimates, in ``[0, 1]``
+            (Keras' ``momentum`` is ``1 -`` this one).
+        eps: added to the variance before the square root, ``>= 0``.
+
+    Raises:
+        ValueError: an input with fewer than 2 axes, a vector of the wrong shape, only one
+            value per channel in training (no variance to estimate), or evaluation without
+            running estimates.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"batch_norm expects a tensor, got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"batch_norm expects an input (N, C, *) with at least 2 axes, got a "
+                         f"{x.dim()}-D tensor of shape {tuple(x.shape)}")
+    if not isinstance(training, bool):  # "no" is truthy: it would use batch statistics
+        raise TypeError(f"batch_norm: training must be True or False, got {training!r}")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
+            or not 0 <= momentum <= 1:
+        raise ValueError(f"batch_norm: momentum is the weight of the new batch in the running "
+                         f"estimates and must lie in [0, 1], got {momentum!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+        raise ValueError(f"batch_norm: eps must be a number >= 0, got {eps!r}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_channel_vector(name, t, c, "batch_norm")
+    if (weight is None) != (bias is None):
+        raise ValueError("batch_norm: give both weight and bias, or neither")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training:
+        if running_mean is None:
+            raise ValueError("batch_norm: evaluation (training=False) normalizes with the "
+                             "running estimates, but running_mean and running_var are None")
+        shape = x.dim()
+        inv_std = torch.rsqrt(running_var + eps)  # (C,)
+        out = (x - _channel_view(running_mean, shape)) * _channel_view(inv_std, shape)
+        if weight is not None:
+            out = out * _channel_view(weight, shape) + _channel_view(bias, shape)
+        return out  # (N, C, *)
+    m = x.numel() // c if c else 0  # values per channel
+    if m <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got an input of shape {tuple(x.shape)}: the batch variance of a "
+                         "single value is 0. Use a larger batch, or eval() mode.")
+    out, mean, var = BatchNormFunction.apply(x, weight, bias, float(eps))
+    if running_mean is not None:
+        with torch.no_grad():
+            unbiased = var * (m / (m - 1))  # the running estimate of the variance is unbiased
+            running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+            running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
+    return out
+
+
+class _ScratchBatchNorm(nn.Module):
+    """The shared body of :class:`ScratchBatchNorm1d` and :class:`ScratchBatchNorm2d`."""
+
+    _shapes: tuple[int, ...] = ()  # the accepted numbers of axes
+    _described = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        check_int("num_features", num_features, 1)
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(
+                momentum, (int, float)) or not 0 <= momentum <= 1):
+            raise ValueError(f"momentum must lie in [0, 1] or be None, got {momentum!r}")
+        for name, flag in (("affine", affine), ("track_running_stats", track_running_stats)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        # The names and initial values of torch.nn.BatchNorm*d, so state dicts interchange.
+        if affine:
+            self.weight = nn.Parameter(torch.ones(num_features))
+            self.bias = nn.Parameter(torch.zeros(num_features))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features))
+            self.register_buffer("running_var", torch.ones(num_features))
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layer = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{layer} expects a tensor, got {type(x).__name__}")
+        if x.dim() not in self._shapes:
+            raise ValueError(f"{layer} expects {self._described}, got a {x.dim()}-D tensor of "
+                             f"shape {tuple(x.shape)}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{layer}({self.num_features}) expects {self.num_features} "
+                             f"channels (axis 1), got {x.shape[1]} (input shape "
+                             f"{tuple(x.shape)})")
+        # Train mode, or no running estimates to use: batch statistics (as torch does).
+        use_batch = self.training or self.running_mean is None
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            if x.numel() // x.shape[1] <= 1:  # refused before anything is counted
+                raise ValueError(f"{layer}: expected more than 1 value per channel when "
+                                 f"training, got an input of shape {tuple(x.shape)}. Use a "
+                                 "larger batch, or eval() mode.")
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # a plain average of all batches so far
+                factor = 1.0 / float(self.num_batches_tracked)
+        # Evaluation reads the running estimates; training updates them only if tracked.
+        keep = not self.training or self.track_running_stats
+        return batch_norm(x, self.running_mean if keep else None,
+                          self.running_var if keep else None, self.weight, self.bias,
+                          use_batch, factor, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class ScratchBatchNorm1d(_ScratchBatchNorm):
+    """A drop-in ``nn.BatchNorm1d`` computed by :func:`batch_norm`: one mean and variance per
+    feature, over the batch (and the length ``L`` of ``(N, C, L)`` inputs).
+
+    Batch statistics in ``train()`` mode, running estimates in ``eval()`` mode (it reads
+    ``self.training``). The parameters ``weight`` (ones) and ``bias`` (zeros) and the buffers
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` carry torch's names and
+    initial values, so a state dict loads into either.
+
+    Args:
+        num_features: ``C``, the features (channels) of the input ``(N, C)`` or ``(N, C, L)``.
+        eps: added to the variance before the square root.
+        momentum: the weight of each new batch in the running estimates (PyTorch's
+            convention); ``None``: a plain average over all batches seen.
+        affine: learn a scale and a shift per feature.
+        track_running_stats: keep running estimates; without them, evaluation also uses
+            batch statistics.
+    """
+
+    _shapes = (2, 3)
+    _described = "an input (N, C) or (N, C, L)"
+
+
+class ScratchBatchNorm2d(_ScratchBatchNorm):
+    """A drop-in ``nn.BatchNorm2d`` computed by :func:`batch_norm`: one mean and variance per
+    channel, over the batch and all positions ``(N, H, W)``.
+
+    Modes, parameters and buffers as :class:`ScratchBatchNorm1d`.
+
+    Args:
+        num_features: ``C``, the channels of the input ``(N, C, H, W)``.
+        eps, momentum, affine, track_running_stats: as :class:`ScratchBatchNorm1d`.
+    """
+
+    _shapes = (4,)
+    _described = "a 4-D input (N, C, H, W)"
