@@ -1,5 +1,5 @@
-"""Figures used across the book: training curves, image grids, confusion matrices and
-architecture diagrams.
+"""Figures used across the book: training curves, image grids, confusion matrices,
+architecture diagrams, and what a network computes (filters, feature maps, heat maps).
 
 Every function returns the matplotlib Figure and gives it a title and labelled axes.
 """
@@ -16,7 +16,7 @@ import torch
 from .metrics import _as_tensor, _check_class_names, _check_counts, _check_int
 
 __all__ = ["plot_history", "show_images", "plot_confusion_matrix", "plot_architecture",
-           "animation_html"]
+           "animation_html", "plot_filters", "plot_feature_maps", "plot_heatmaps"]
 
 _CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")  # each one value per epoch
 
@@ -388,3 +388,173 @@ def animation_html(anim, anim_id: str, default_mode: str = "loop") -> str:
         raise RuntimeError("the player still loads something from the network; "
                            "cnnlib.plot.animation_html needs updating for this matplotlib")
     return html
+
+
+# --- inside a trained network ------------------------------------------------------------
+
+
+def _grid(n: int, ncols: int, scale: float, extra_height: float = 0.6):
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    # constrained layout keeps the titles and the shared colour bar apart
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained",
+                             figsize=(scale * ncols + 0.9, nrows * (scale + 0.25) + extra_height))
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def plot_filters(weights, *, title: str = "First-layer filters", ncols: int = 8,
+                 scale: float = 1.0):
+    """The filters of a convolution as small images, one per output channel.
+
+    Args:
+        weights: a convolution's weight ``(C_out, C_in, K_h, K_w)`` with ``C_in`` 1 or 3, an
+            ``nn.Conv2d``, or a model (its first convolution, by
+            :func:`cnnlib.inspect.conv_layer_names`).
+        title: the figure's title.
+        ncols: filters per row.
+        scale: size of one filter's panel, in inches.
+
+    One-channel filters share one diverging colour scale centred on 0 (red positive, blue
+    negative), with a colour bar, so that the filters can be compared with each other.
+    Three-channel filters are drawn as RGB images, all scaled by one common factor to [0, 1]
+    (0.5: weight 0).
+    """
+    from torch import nn
+
+    from .inspect import conv_layer_names
+
+    if isinstance(weights, nn.Module) and not isinstance(weights, nn.Conv2d):
+        names = conv_layer_names(weights)
+        if not names:
+            raise ValueError(f"{type(weights).__name__} has no convolution layer")
+        weights = weights.get_submodule(names[0])
+    if isinstance(weights, nn.Conv2d):
+        weights = weights.weight
+    w = _as_tensor("weights", weights).detach().float().cpu()
+    _check_int("ncols", ncols, 1)
+    _check_positive("scale", scale)
+    if w.ndim != 4 or w.shape[1] not in (1, 3) or 0 in w.shape:
+        raise ValueError(f"weights must be (C_out, C_in, K_h, K_w) with C_in 1 or 3 (a first "
+                         f"layer), got shape {tuple(w.shape)}")
+    n = w.shape[0]
+    fig, axes = _grid(n, ncols, scale)
+    top = float(w.abs().max()) or 1.0
+    for i in range(n):
+        ax = axes.flat[i]
+        if w.shape[1] == 1:
+            im = ax.imshow(w[i, 0].numpy(), cmap="RdBu_r", vmin=-top, vmax=top)
+        else:
+            ax.imshow((0.5 + 0.5 * w[i].permute(1, 2, 0) / top).clamp(0, 1).numpy())
+        ax.set_title(f"filter {i}", fontsize=8)
+    if w.shape[1] == 1:
+        fig.colorbar(im, ax=axes.ravel().tolist(), label="weight", shrink=0.8)
+    fig.suptitle(f"{title}\n({n} filters of {w.shape[2]}x{w.shape[3]} pixels)")
+    return fig
+
+
+def plot_feature_maps(maps, *, index: int = 0, channels: int = 8, title: str = "Feature maps",
+                      scale: float = 1.2):
+    """The first ``channels`` maps of one image at each layer: one row per layer.
+
+    Args:
+        maps: ``{layer name: (N, C, H, W) tensor}``, as returned by
+            :func:`cnnlib.inspect.feature_maps`.
+        index: which image of the batch.
+        channels: maps per layer (the first ones).
+        title: the figure's title.
+        scale: size of one map's panel, in inches.
+
+    Each row has its own colour scale (the layers' values differ in size), shown by its
+    colour bar; within a row the maps are comparable.
+    """
+    if not isinstance(maps, Mapping) or not maps:
+        raise TypeError("maps must be a non-empty dict {layer name: (N, C, H, W) tensor}, as "
+                        "returned by cnnlib.inspect.feature_maps")
+    _check_int("index", index, 0)
+    _check_int("channels", channels, 1)
+    _check_positive("scale", scale)
+    tensors = {}
+    for name, t in maps.items():
+        t = _as_tensor(f"maps[{name!r}]", t).detach().float().cpu()
+        if t.ndim != 4:
+            raise ValueError(f"maps[{name!r}] must be (N, C, H, W), got shape {tuple(t.shape)}")
+        if index >= t.shape[0]:
+            raise ValueError(f"index {index} is out of range: maps[{name!r}] holds {t.shape[0]} images")
+        tensors[name] = t[index, :channels]
+    ncols = max(len(t) for t in tensors.values())
+    fig, axes = plt.subplots(len(tensors), ncols, squeeze=False, layout="constrained",
+                             figsize=(scale * ncols + 1.2, len(tensors) * (scale + 0.35) + 0.7))
+    for row, (name, t) in zip(axes, tensors.items()):
+        low, high = float(t.min()), float(t.max())
+        for c, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(t):
+                ax.axis("off")
+                continue
+            im = ax.imshow(t[c].numpy(), cmap="viridis", vmin=low, vmax=high)
+            ax.set_title(f"channel {c}", fontsize=8)
+        row[0].set_ylabel(f"{name}\n{t.shape[1]}x{t.shape[2]}", fontsize=8)
+        fig.colorbar(im, ax=list(row), label="activation", shrink=0.9, pad=0.01)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_heatmaps(images, maps, labels: Sequence[str] | None = None, *,
+                  title: str = "Heat maps", ncols: int = 6, alpha: float = 0.55,
+                  scale: float = 1.6, colors: Sequence[str] | None = None):
+    """Grayscale images with a heat map (saliency, Grad-CAM) drawn over each.
+
+    Args:
+        images: ``(N, 1, H, W)`` or ``(N, H, W)``.
+        maps: ``(N, H, W)``, non-negative, e.g. from :func:`cnnlib.inspect.saliency` or
+            :func:`cnnlib.inspect.grad_cam`.
+        labels: a title per image (e.g. true and predicted class), in ``colors`` if given.
+        title: the figure's title.
+        ncols: images per row.
+        alpha: opacity of the heat map.
+        scale: size of one panel, in inches.
+
+    Each map is divided by its own maximum, so the colour bar reads "fraction of this
+    image's largest value": the maps show where, not how much compared with other images.
+    """
+    images = _as_tensor("images", images).detach().float().cpu()
+    maps = _as_tensor("maps", maps).detach().float().cpu()
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"images must be (N, 1, H, W) or (N, H, W), got shape {tuple(images.shape)}")
+    if maps.shape != images.shape:
+        raise ValueError(f"maps must be (N, H, W) like the images {tuple(images.shape)}, got "
+                         f"{tuple(maps.shape)}")
+    if not torch.isfinite(maps).all() or (maps < 0).any():
+        raise ValueError("maps must be finite and non-negative (saliency and Grad-CAM are)")
+    _check_int("ncols", ncols, 1)
+    _check_positive("scale", scale)
+    if not (isinstance(alpha, numbers.Real) and 0 <= alpha <= 1):
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    n = len(images)
+    if labels is not None:
+        _check_strings("labels", labels, n)
+    if colors is not None:
+        if labels is None:
+            raise ValueError("colors are the colors of the labels: pass labels too")
+        _check_strings("colors", colors, n)
+    lines = max((label.count("\n") + 1 for label in labels), default=0) if labels is not None else 0
+    fig, axes = _grid(n, ncols, scale, extra_height=0.6 + 0.2 * lines * -(-n // min(ncols, n)))
+    top = maps.flatten(1).amax(1).clamp(min=1e-12)
+    for i in range(n):
+        ax = axes.flat[i]
+        ax.imshow(images[i].numpy(), cmap="gray")
+        im = ax.imshow((maps[i] / top[i]).numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        if labels is not None:
+            ax.set_title(labels[i], fontsize=8, color=colors[i] if colors else "black")
+    fig.colorbar(im, ax=axes.ravel().tolist(), label="fraction of the image's maximum",
+                 shrink=0.8)
+    fig.suptitle(title)
+    return fig
