@@ -9,6 +9,7 @@ profile, so that CI proves the code still runs.
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -18,6 +19,8 @@ import re
 import shlex
 import statistics
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import torch
 from .device import device_name, get_device
 
 __all__ = ["RESULTS_FORMAT", "environment", "save_results", "load_results", "find_results",
-           "Spread", "spread"]
+           "Spread", "spread", "ExperimentParser", "run_experiment", "rounded"]
 
 RESULTS_FORMAT = 1
 _REQUIRED = ("format", "experiment", "command", "environment", "started", "seconds", "rows")
@@ -212,3 +215,141 @@ def spread(values) -> Spread:
         raise ValueError(f"values must be finite numbers, got {values}")
     return Spread(len(values), statistics.fmean(values), statistics.stdev(values),
                   min(values), max(values))
+
+
+# --- the command line and main loop that every script in experiments/ shares ---------------
+
+def _describe_quick(quick: dict) -> str:
+    """'seeds 0 1, 1 epoch, 1,000 training images, lrs 0.1 10.0' for the --quick help."""
+    parts = []
+    for key, value in quick.items():
+        if key == "epochs":
+            parts.append(f"{value} epoch{'s' if value != 1 else ''}")
+        elif key == "train_size":
+            parts.append(f"{value:,} training images")
+        else:
+            shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            parts.append(f"{key.replace('_', ' ')} {shown}")
+    return ", ".join(parts)
+
+
+class ExperimentParser(argparse.ArgumentParser):
+    """The command line of a sweep in ``experiments/``: ``--seeds``, ``--epochs``,
+    ``--train-size``, ``--quick`` and ``--out``, with their checks.
+
+    A script adds its own arguments (``--variants``, ``--lrs``, ...) with ``add_argument``
+    as usual. :meth:`parse_args` then applies ``quick`` when ``--quick`` is given and refuses,
+    with a message and exit status 2, what no run can use: no seeds, a negative or repeated
+    seed, fewer than 1 epoch, fewer than 10 training images (one per class).
+
+    Args:
+        name: the experiment's name; ``--out`` defaults to ``results_dir/<name>.json``.
+        doc: the script's docstring; its first paragraph is the description.
+        results_dir: the folder of the committed results (``experiments/results``).
+        seeds, epochs, train_size: the defaults; ``train_size=None`` means every training
+            image that the validation split leaves.
+        quick: what ``--quick`` sets, by destination (``{"seeds": [0, 1], "epochs": 1,
+            "train_size": 1000}``; a script's own arguments may be named too): a run that
+            only checks that the code runs, which the tests use.
+        train_size_help: the help of ``--train-size``, if the default does not fit.
+    """
+
+    def __init__(self, name: str, doc: str, *, results_dir: str | os.PathLike,
+                 seeds=(0, 1, 2), epochs: int, train_size: int | None, quick: dict,
+                 train_size_help: str | None = None):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"name must be a results file's name such as 'lenet_seeds', "
+                             f"got {name!r}")
+        if not isinstance(quick, dict) or not quick:
+            raise ValueError("quick must be a non-empty dict of what --quick sets, such as "
+                             "{'seeds': [0, 1], 'epochs': 1, 'train_size': 1000}")
+        super().__init__(description=(doc or name).strip().split("\n\n")[0])
+        self.quick = dict(quick)
+        whole = "every training image the validation split leaves"
+        self.add_argument("--seeds", type=int, nargs="+", default=list(seeds),
+                          help="one run per seed and setting (default: "
+                               f"{' '.join(map(str, seeds))})")
+        self.add_argument("--epochs", type=int, default=epochs,
+                          help=f"epochs of every run (default: {epochs})")
+        self.add_argument("--train-size", type=int, default=train_size, help=train_size_help or (
+            f"a stratified subset of the training images the validation split leaves "
+            f"(default: {whole if train_size is None else f'{train_size:,}'})"))
+        self.add_argument("--quick", action="store_true",
+                          help=f"{_describe_quick(self.quick)}: checks that the code runs")
+        out = Path(results_dir) / f"{name}.json"
+        self.add_argument("--out", type=Path, default=out,
+                          help=f"the results file to write (default: {_script_path(out)})")
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 (argparse's)
+        known = {action.dest for action in self._actions}
+        unknown = sorted(set(self.quick) - known)
+        if unknown:
+            raise ValueError(f"quick names {unknown}, which are not arguments of this parser "
+                             f"({sorted(known - {'help'})})")
+        ns = super().parse_args(args, namespace)
+        if ns.quick:
+            for key, value in self.quick.items():
+                setattr(ns, key, list(value) if isinstance(value, (list, tuple)) else value)
+        if not ns.seeds or min(ns.seeds) < 0:
+            self.error(f"--seeds must be numbers >= 0, got {ns.seeds}")
+        if len(set(ns.seeds)) != len(ns.seeds):
+            self.error(f"--seeds has duplicates: {ns.seeds}")
+        if ns.epochs < 1:
+            self.error(f"--epochs must be at least 1, got {ns.epochs}")
+        if ns.train_size is not None and ns.train_size < 10:
+            self.error(f"--train-size must be at least 10 (one image per class), got "
+                       f"{ns.train_size}")
+        return ns
+
+
+def _script_path(script: str | os.PathLike) -> str:
+    """The script as the command that re-runs it names it: relative to the working
+    directory when it lies below it (``experiments/bn_lr.py`` from the course's root)."""
+    path = Path(script).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def run_experiment(name: str, args: argparse.Namespace,
+                   sweep: Callable[..., tuple[list[dict], str]], *,
+                   script: str | os.PathLike, argv: list[str] | None = None) -> dict:
+    """Run a sweep and record it: the main loop of every script in ``experiments/``.
+
+    Picks the device, loads Fashion-MNIST, prints :func:`~cnnlib.describe_run`, calls
+    ``sweep(data, device)``, which returns ``(rows, notes)``, and writes them with
+    :func:`save_results` to ``args.out``, with the wall-clock time and the command
+    (``script`` and ``argv``, default ``sys.argv[1:]``) that re-runs it.
+
+    Returns:
+        The record written.
+    """
+    from .data import load_fashion_mnist
+    from .device import get_device
+    from .profile import describe_run
+
+    device = get_device()
+    data = load_fashion_mnist()
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    print(describe_run(device), flush=True)
+    rows, notes = sweep(data, device)
+    record = save_results(args.out, name, rows, started=started,
+                          seconds=time.perf_counter() - t0, device=device,
+                          argv=[_script_path(script), *(sys.argv[1:] if argv is None else argv)],
+                          notes=notes)
+    print(f"wrote {args.out}", flush=True)
+    return record
+
+
+def rounded(value, digits: int = 6):
+    """``value`` with every float in it (in dicts, lists and tuples, at any depth) rounded
+    to ``digits`` decimals, for a results file that stays readable; the rest unchanged."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value

@@ -26,13 +26,12 @@ Usage: python experiments/activations_compare.py [--seeds 0 1 2] [--epochs 5] [-
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 
 HERE = Path(__file__).resolve().parent
 VAL_SIZE = 5_000
@@ -49,22 +48,12 @@ OPTIMIZER = {"optimizer": "adam", "lr": 1e-3}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--train-size", type=int, default=TRAIN_SIZE,
-                   help="a stratified subset of the 55,000 training images the validation "
-                        f"split leaves (default {TRAIN_SIZE:,})")
+    p = ExperimentParser("activations_compare", __doc__, results_dir=HERE / "results",
+                         epochs=5, train_size=TRAIN_SIZE,
+                         quick={"seeds": [0, 1], "epochs": 1, "train_size": 512,
+                                "activations": ["sigmoid", "relu"]})
     p.add_argument("--activations", nargs="+", choices=ACTIVATIONS, default=list(ACTIVATIONS))
-    p.add_argument("--quick", action="store_true",
-                   help="seeds 0 1, 1 epoch, 512 training images, relu and sigmoid: checks "
-                        "that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "activations_compare.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0, 1], 1, 512
-        args.activations = ["sigmoid", "relu"]
-    return args
+    return p.parse_args(argv)
 
 
 def run(activation: str, seed: int, *, epochs: int, train_size: int, data, device):
@@ -87,7 +76,7 @@ def run(activation: str, seed: int, *, epochs: int, train_size: int, data, devic
            "epochs": epochs, "batch_size": BATCH_SIZE,
            "train_examples": train.num_examples, "val_examples": len(val.labels),
            "params": cnnlib.count_parameters(model), "seconds": round(seconds, 1),
-           "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+           "history": rounded(history),
            "val_acc": round(history["val_acc"][-1], 6),
            "val_loss": round(history["val_loss"][-1], 6)}
     return row, trainer
@@ -95,29 +84,24 @@ def run(activation: str, seed: int, *, epochs: int, train_size: int, data, devic
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = []
-    for seed in args.seeds:
-        for activation in args.activations:
-            row, _ = run(activation, seed, epochs=args.epochs, train_size=args.train_size,
-                      data=data, device=device)
-            print(f"  {activation:10s} seed {seed}: val acc {100 * row['val_acc']:.1f}%  "
-                  f"{row['seconds']:.0f} s", flush=True)
-            rows.append(row)
-    notes = (f"Fashion-MNIST, {data.source} source; training subset of {args.train_size:,} "
-             f"images (stratified, drawn with the run's seed); validation: {VAL_SIZE:,} "
-             f"training images, stratified, val_seed=0; batch {BATCH_SIZE}; {OPTIMIZER}, no "
-             f"weight decay; plain_cnn {MODEL_ARGS}; only the "
-             "activation differs. Epoch seconds are training time only (no evaluation).")
-    save_results(args.out, "activations_compare", rows, started=started,
-                 seconds=time.perf_counter() - t0, device=device,
-                 argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = []
+        for seed in args.seeds:
+            for activation in args.activations:
+                row, _ = run(activation, seed, epochs=args.epochs, train_size=args.train_size,
+                             data=data, device=device)
+                print(f"  {activation:10s} seed {seed}: val acc {100 * row['val_acc']:.1f}%  "
+                      f"{row['seconds']:.0f} s", flush=True)
+                rows.append(row)
+        notes = (f"Fashion-MNIST, {data.source} source; training subset of "
+                 f"{args.train_size:,} images (stratified, drawn with the run's seed); "
+                 f"validation: {VAL_SIZE:,} training images, stratified, val_seed=0; batch "
+                 f"{BATCH_SIZE}; {OPTIMIZER}, no weight decay; plain_cnn {MODEL_ARGS}; only the "
+                 "activation differs. Epoch seconds are training time only (no evaluation).")
+        return rows, notes
+
+    run_experiment("activations_compare", args, sweep, script=__file__, argv=argv)
     return 0
 
 

@@ -19,7 +19,6 @@ Usage: python experiments/activations_dead_relu.py [--seeds 0 1 2] [--epochs 2] 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 
 HERE = Path(__file__).resolve().parent
 VAL_SIZE = 5_000
@@ -125,55 +124,43 @@ def run(activation: str, lr: float, seed: int, *, epochs: int, train_size: int, 
             "val_examples": len(val.labels), "probe_images": len(probe), "channels": channels,
             "silent": silent,  # silent[0]: at init; silent[e]: after epoch e
             "seconds": round(seconds, 1), "error": error,
-            "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+            "history": rounded(history),
             "val_acc": round(history["val_acc"][-1], 6) if history["val_acc"] else None}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--train-size", type=int, default=TRAIN_SIZE)
-    p.add_argument("--quick", action="store_true",
-                   help="seed 0, 1 epoch, 512 training images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "activations_dead_relu.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0], 1, 512
-    return args
+    p = ExperimentParser("activations_dead_relu", __doc__, results_dir=HERE / "results",
+                         epochs=2, train_size=TRAIN_SIZE,
+                         quick={"seeds": [0], "epochs": 1, "train_size": 512})
+    return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = []
-    for seed in args.seeds:
-        for lr in LEARNING_RATES:
-            for activation in ACTIVATIONS:
-                row = run(activation, lr, seed, epochs=args.epochs, train_size=args.train_size,
-                          data=data, device=device)
-                total = sum(row["channels"])
-                print(f"  {activation:10s} lr {lr:g} seed {seed}: silent channels "
-                      f"{sum(row['silent'][0])}/{total} at init, {sum(row['silent'][-1])}/"
-                      f"{total} at the end; val acc "
-                      f"{100 * (row['val_acc'] or 0):.1f}%  {row['seconds']:.0f} s"
-                      + (f"  ({row['error']})" if row["error"] else ""), flush=True)
-                rows.append(row)
-    notes = (f"Fashion-MNIST, {data.source} source; training subset of {args.train_size:,} "
-             f"images (stratified, drawn with the run's seed); validation: {VAL_SIZE:,} "
-             f"training images, stratified, val_seed=0; silent channels counted on its first "
-             f"{PROBE_SIZE:,} images; batch {BATCH_SIZE}; Adam, no weight decay; plain_cnn "
-             f"{MODEL_ARGS}. A channel is silent when its activation output is <= 0 for "
-             "every probe image and position.")
-    save_results(args.out, "activations_dead_relu", rows, started=started,
-                 seconds=time.perf_counter() - t0, device=device,
-                 argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = []
+        for seed in args.seeds:
+            for lr in LEARNING_RATES:
+                for activation in ACTIVATIONS:
+                    row = run(activation, lr, seed, epochs=args.epochs,
+                              train_size=args.train_size, data=data, device=device)
+                    total = sum(row["channels"])
+                    print(f"  {activation:10s} lr {lr:g} seed {seed}: silent channels "
+                          f"{sum(row['silent'][0])}/{total} at init, {sum(row['silent'][-1])}/"
+                          f"{total} at the end; val acc "
+                          f"{100 * (row['val_acc'] or 0):.1f}%  {row['seconds']:.0f} s"
+                          + (f"  ({row['error']})" if row["error"] else ""), flush=True)
+                    rows.append(row)
+        notes = (f"Fashion-MNIST, {data.source} source; training subset of "
+                 f"{args.train_size:,} images (stratified, drawn with the run's seed); "
+                 f"validation: {VAL_SIZE:,} training images, stratified, val_seed=0; silent "
+                 f"channels counted on its first {PROBE_SIZE:,} images; batch {BATCH_SIZE}; "
+                 f"Adam, no weight decay; plain_cnn {MODEL_ARGS}. A channel is silent when its "
+                 "activation output is <= 0 for every probe image and position.")
+        return rows, notes
+
+    run_experiment("activations_dead_relu", args, sweep, script=__file__, argv=argv)
     return 0
 
 

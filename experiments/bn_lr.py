@@ -27,14 +27,13 @@ Usage: python experiments/bn_lr.py [--seeds 0 1 2] [--epochs 2] [--train-size 10
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
 import sys
 import time
 from pathlib import Path
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("bn", "no_bn")
@@ -50,25 +49,12 @@ RECIPE = (f"lenet_modern (ReLU, max pooling, Kaiming init) with batch_norm=True 
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--train-size", type=int, default=10_000,
-                   help="a stratified subset of the 55,000 training images left by the "
-                        "validation split")
+    p = ExperimentParser("bn_lr", __doc__, results_dir=HERE / "results", epochs=2,
+                         train_size=10_000, quick={"seeds": [0, 1], "lrs": [0.1, 10.0],
+                                                   "epochs": 1, "train_size": 1_000})
     p.add_argument("--lrs", type=float, nargs="+", default=list(LRS))
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    p.add_argument("--quick", action="store_true",
-                   help="seeds 0 1, learning rates 0.1 and 10, 1 epoch, 1,000 training "
-                        "images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "bn_lr.json")
     args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.lrs, args.epochs, args.train_size = [0, 1], [0.1, 10.0], 1, 1_000
-    if min(args.seeds) < 0 or args.epochs < 1 or args.train_size < 10:
-        p.error("seeds must be >= 0, --epochs >= 1 and --train-size >= 10 (one image per class)")
-    if len(set(args.seeds)) != len(args.seeds):
-        p.error(f"--seeds has duplicates: {args.seeds}")
     if not all(math.isfinite(lr) and lr > 0 for lr in args.lrs):
         p.error(f"--lrs must be positive numbers, got {args.lrs}")
     return args
@@ -118,7 +104,7 @@ def run(variant: str, seed: int, lr: float, epochs: int, train_size: int | None,
             "val_examples": len(val.labels), "params": cnnlib.count_parameters(trainer.model),
             "diverged": stopped is not None, "stopped": stopped,
             "steps": trainer.step, "seconds": round(seconds, 2),
-            "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+            "history": rounded(history),
             "val_acc": val_acc}
 
 
@@ -142,25 +128,20 @@ def largest_stable_lr(rows: list[dict], variant: str,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = [run(variant, seed, lr, args.epochs, args.train_size, data, device)
-            for seed in args.seeds for variant in args.variants for lr in args.lrs]
-    for variant in args.variants:
-        print(f"largest stable lr, {variant}: {largest_stable_lr(rows, variant)}")
-    notes = (f"Fashion-MNIST, {data.source} source; training subset of {args.train_size} "
-             f"images (stratified, seeded), validation: {VAL_SIZE} training images, "
-             f"stratified, val_seed=0; the test split is not read. {RECIPE}. Stable: every "
-             f"seed finishes without the guard firing and reaches validation accuracy >= "
-             f"{VAL_THRESHOLD} after its last epoch.")
-    save_results(args.out, "bn_lr", rows, started=started, seconds=time.perf_counter() - t0,
-                 device=device,
-                 argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = [run(variant, seed, lr, args.epochs, args.train_size, data, device)
+                for seed in args.seeds for variant in args.variants for lr in args.lrs]
+        for variant in args.variants:
+            print(f"largest stable lr, {variant}: {largest_stable_lr(rows, variant)}")
+        notes = (f"Fashion-MNIST, {data.source} source; training subset of {args.train_size} "
+                 f"images (stratified, seeded), validation: {VAL_SIZE} training images, "
+                 f"stratified, val_seed=0; the test split is not read. {RECIPE}. Stable: every "
+                 f"seed finishes without the guard firing and reaches validation accuracy >= "
+                 f"{VAL_THRESHOLD} after its last epoch.")
+        return rows, notes
+
+    run_experiment("bn_lr", args, sweep, script=__file__, argv=argv)
     return 0
 
 

@@ -28,7 +28,6 @@ Usage: python experiments/classifier_head.py [--seeds 0 1 2] [--epochs 10]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
 import statistics
 import sys
@@ -39,7 +38,7 @@ import torch
 from torch import nn
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 from cnnlib.hooks import GradNormLogger
 
 HERE = Path(__file__).resolve().parent
@@ -61,20 +60,11 @@ VARIANTS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--train-size", type=int, default=10_000,
-                   help="a stratified subset of the 55,000 training images the validation "
-                        "split leaves")
+    p = ExperimentParser("classifier_head", __doc__, results_dir=HERE / "results", epochs=10,
+                         train_size=10_000,
+                         quick={"seeds": [0, 1], "epochs": 1, "train_size": 1_000})
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--quick", action="store_true",
-                   help="seeds 0 1, 1 epoch, 1,000 training images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "classifier_head.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0, 1], 1, 1_000
-    return args
+    return p.parse_args(argv)
 
 
 def build(variant: str) -> nn.Module:
@@ -136,7 +126,7 @@ def run(variant: str, seed: int, *, epochs: int, train_size: int | None, data, d
            "momentum": MOMENTUM, "epochs": epochs, "train_examples": train.num_examples,
            "val_examples": len(val.labels), "params": cnnlib.count_parameters(model),
            "head_params": cnnlib.count_parameters(head), "seconds": round(seconds, 1),
-           "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+           "history": rounded(history),
            "grad_norm": [round(v, 6) for v in grad_norms],
            "val_acc": history["val_acc"][-1]}
     if softmax:
@@ -146,30 +136,25 @@ def run(variant: str, seed: int, *, epochs: int, train_size: int | None, data, d
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = []
-    for seed in args.seeds:
-        for variant in args.variants:
-            row, _ = run(variant, seed, epochs=args.epochs, train_size=args.train_size,
-                         data=data, device=device)
-            print(f"  {variant:13s} seed {seed}: val acc {row['val_acc']:.4f}  "
-                  f"{row['seconds']:.0f} s", flush=True)
-            rows.append(row)
-    notes = (f"Fashion-MNIST, {data.source} source; a stratified training subset of "
-             f"{rows[0]['train_examples']:,} images (seeded by each run's seed); validation: "
-             f"{VAL_SIZE:,} training images, stratified, val_seed=0; the test split is not "
-             f"read. Batch {BATCH_SIZE}, SGD lr {LR}, momentum {MOMENTUM}, no weight decay, "
-             "no learning-rate schedule. " + "; ".join(f"{k}: {v[2]}" for k, v in VARIANTS.items()
-                                                       if k in args.variants))
-    save_results(args.out, "classifier_head", rows, started=started,
-                 seconds=time.perf_counter() - t0, device=device,
-                 argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = []
+        for seed in args.seeds:
+            for variant in args.variants:
+                row, _ = run(variant, seed, epochs=args.epochs, train_size=args.train_size,
+                             data=data, device=device)
+                print(f"  {variant:13s} seed {seed}: val acc {row['val_acc']:.4f}  "
+                      f"{row['seconds']:.0f} s", flush=True)
+                rows.append(row)
+        notes = (f"Fashion-MNIST, {data.source} source; a stratified training subset of "
+                 f"{rows[0]['train_examples']:,} images (seeded by each run's seed); "
+                 f"validation: {VAL_SIZE:,} training images, stratified, val_seed=0; the test "
+                 f"split is not read. Batch {BATCH_SIZE}, SGD lr {LR}, momentum {MOMENTUM}, no "
+                 "weight decay, no learning-rate schedule. "
+                 + "; ".join(f"{k}: {v[2]}" for k, v in VARIANTS.items() if k in args.variants))
+        return rows, notes
+
+    run_experiment("classifier_head", args, sweep, script=__file__, argv=argv)
     return 0
 
 

@@ -32,16 +32,14 @@ Usage: python experiments/gradient_flow.py [--seeds 0 1 2] [--epochs 2]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
 
-import torch
 from torch import nn
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, run_experiment
 from cnnlib.hooks import GradNormLogger
 from cnnlib.models.plain import PlainCNN
 
@@ -152,23 +150,11 @@ def weight_layers(model: nn.Module) -> list[str]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--train-size", type=int, default=10_000,
-                   help="a stratified subset of the training images left by the validation split")
+    p = ExperimentParser("gradient_flow", __doc__, results_dir=HERE / "results", epochs=2,
+                         train_size=10_000,
+                         quick={"seeds": [0, 1], "epochs": 1, "train_size": 256})
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--quick", action="store_true",
-                   help="seeds 0 1, 1 epoch, 256 training images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "gradient_flow.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0, 1], 1, 256
-    if min(args.seeds) < 0 or args.epochs < 1 or args.train_size < 10:
-        p.error("seeds must be >= 0, --epochs >= 1 and --train-size >= 10 (one image per class)")
-    if len(set(args.seeds)) != len(args.seeds):
-        p.error(f"--seeds has duplicates: {args.seeds}")
-    return args
+    return p.parse_args(argv)
 
 
 def run(variant: str, seed: int, epochs: int, train_size: int, data, device, *,
@@ -200,23 +186,17 @@ def run(variant: str, seed: int, epochs: int, train_size: int, data, device, *,
     return row, trainer
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device))
-    rows = []
-    for seed in args.seeds:
-        for variant in args.variants:
-            rows.append(run(variant, seed, args.epochs, args.train_size, data, device)[0])
-    save_results(args.out, "gradient_flow", rows, started=started,
-                 seconds=time.perf_counter() - t0, device=device,
-                 argv=sys.argv if argv is None else [sys.argv[0], *argv],
-                 notes=RECIPE + ". The test split is not used.")
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = [run(variant, seed, args.epochs, args.train_size, data, device)[0]
+                for seed in args.seeds for variant in args.variants]
+        return rows, RECIPE + ". The test split is not used."
+
+    run_experiment("gradient_flow", args, sweep, script=__file__, argv=argv)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,13 +28,12 @@ Usage: python experiments/init_schemes.py [--seeds 0 1 2] [--epochs 4]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 from cnnlib.hooks import GradNormLogger
 from cnnlib.init import init_weights
 
@@ -58,24 +57,10 @@ RECIPE = (f"SGD lr {LR}, momentum {MOMENTUM}, batch {BATCH_SIZE} (AlexNet's sett
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--train-size", type=int, default=10_000,
-                   help="a stratified subset of the 55,000 training images left by the "
-                        "validation split")
+    p = ExperimentParser("init_schemes", __doc__, results_dir=HERE / "results", epochs=4,
+                         train_size=10_000, quick={"seeds": [0], "epochs": 1, "train_size": 500})
     p.add_argument("--schemes", nargs="+", choices=list(SCHEMES), default=list(SCHEMES))
-    p.add_argument("--quick", action="store_true",
-                   help="seed 0, 1 epoch, 500 training images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "init_schemes.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0], 1, 500
-    if min(args.seeds) < 0 or args.epochs < 1 or args.train_size < 10:
-        p.error("seeds must be >= 0, --epochs >= 1 and --train-size >= 10 (one image per class)")
-    if len(set(args.seeds)) != len(args.seeds):
-        p.error(f"--seeds has duplicates: {args.seeds}")
-    return args
+    return p.parse_args(argv)
 
 
 def make_model(scheme: str, seed: int):
@@ -116,7 +101,7 @@ def run(scheme: str, seed: int, epochs: int, train_size: int | None, data, devic
            "val_examples": len(val.labels), "test_examples": len(test.labels),
            "seconds": round(seconds, 1), "error": error,
            "grad_norms_step0": {name: v[0] for name, v in grads.norms.items()},
-           "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+           "history": rounded(history),
            "val_acc": history["val_acc"][-1] if history.get("val_acc") else None,
            "test_acc": final["accuracy"] if final else None,
            "test_loss": round(final["loss"], 6) if final else None}
@@ -130,22 +115,18 @@ def run(scheme: str, seed: int, epochs: int, train_size: int | None, data, devic
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = [run(scheme, seed, args.epochs, args.train_size, data, device)
-            for seed in args.seeds for scheme in args.schemes]
-    notes = (f"Fashion-MNIST, {data.source} source ({data.test_split_note}); training subset of "
-             f"{args.train_size} images (stratified, seeded), validation: {VAL_SIZE} training "
-             f"images, stratified, val_seed=0. {RECIPE}. grad_norms_step0: the L2 norm of each "
-             "weight's gradient at the first step, before any update.")
-    save_results(args.out, "init_schemes", rows, started=started,
-                 seconds=time.perf_counter() - t0, device=device,
-                 argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = [run(scheme, seed, args.epochs, args.train_size, data, device)
+                for seed in args.seeds for scheme in args.schemes]
+        notes = (f"Fashion-MNIST, {data.source} source ({data.test_split_note}); training "
+                 f"subset of {args.train_size} images (stratified, seeded), validation: "
+                 f"{VAL_SIZE} training images, stratified, val_seed=0. {RECIPE}. "
+                 "grad_norms_step0: the L2 norm of each weight's gradient at the first step, "
+                 "before any update.")
+        return rows, notes
+
+    run_experiment("init_schemes", args, sweep, script=__file__, argv=argv)
     return 0
 
 

@@ -15,15 +15,13 @@ Usage: python experiments/lenet_seeds.py [--seeds 0 1 2 3 4] [--epochs 10] [--qu
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
 
-import torch
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 
 HERE = Path(__file__).resolve().parent
 VAL_SIZE = 5_000
@@ -38,19 +36,11 @@ VARIANTS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--train-size", type=int, default=None,
-                   help="a stratified subset of the training images (default: all 55,000)")
+    p = ExperimentParser("lenet_seeds", __doc__, results_dir=HERE / "results", seeds=[0, 1, 2, 3, 4],
+                         epochs=10, train_size=None,
+                         quick={"seeds": [0, 1], "epochs": 1, "train_size": 1_000})
     p.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--quick", action="store_true",
-                   help="seeds 0 1, 1 epoch, 1,000 training images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "lenet_seeds.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0, 1], 1, 1_000
-    return args
+    return p.parse_args(argv)
 
 
 def run(variant: str, seed: int, args, data, device) -> dict:
@@ -72,27 +62,24 @@ def run(variant: str, seed: int, args, data, device) -> dict:
             "lr": lr, "epochs": args.epochs, "train_examples": train.num_examples,
             "val_examples": len(val.labels), "test_examples": len(test.labels),
             "params": cnnlib.count_parameters(model), "seconds": round(seconds, 1),
-            "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+            "history": rounded(history),
             "val_acc": history["val_acc"][-1], "test_acc": final["accuracy"],
             "test_loss": round(final["loss"], 6)}
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = [run(variant, seed, args, data, device) for seed in args.seeds for variant in args.variants]
-    notes = (f"Fashion-MNIST, {data.source} source ({data.test_split_note}); validation: "
-             f"{VAL_SIZE} training images, stratified, val_seed=0; batch {BATCH_SIZE}; SGD "
-             "without momentum. " + "; ".join(f"{k}: {v[3]}" for k, v in VARIANTS.items()
-                                                if k in args.variants))
-    save_results(args.out, "lenet_seeds", rows, started=started, seconds=time.perf_counter() - t0,
-                 device=device, argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = [run(variant, seed, args, data, device)
+                for seed in args.seeds for variant in args.variants]
+        notes = (f"Fashion-MNIST, {data.source} source ({data.test_split_note}); validation: "
+                 f"{VAL_SIZE} training images, stratified, val_seed=0; batch {BATCH_SIZE}; SGD "
+                 "without momentum. " + "; ".join(f"{k}: {v[3]}" for k, v in VARIANTS.items()
+                                                    if k in args.variants))
+        return rows, notes
+
+    run_experiment("lenet_seeds", args, sweep, script=__file__, argv=argv)
     return 0
 
 

@@ -23,16 +23,14 @@ Usage: python experiments/pooling_downsample.py [--seeds 0 1 2 3 4] [--epochs 5]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
 
-import torch
 
 import cnnlib
 from cnnlib._checks import check_int
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 from cnnlib.images import shift_images
 
 HERE = Path(__file__).resolve().parent
@@ -50,24 +48,11 @@ RECIPE = (f"Adam lr {LR}, batch {BATCH_SIZE} (chosen over 256 after a pilot run 
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--train-size", type=int, default=10_000,
-                   help="a stratified subset of the 55,000 training images left by the "
-                        "validation split")
+    p = ExperimentParser("pooling_downsample", __doc__, results_dir=HERE / "results",
+                         seeds=[0, 1, 2, 3, 4], epochs=5, train_size=10_000,
+                         quick={"seeds": [0, 1], "epochs": 1, "train_size": 1_000})
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    p.add_argument("--quick", action="store_true",
-                   help="seeds 0 1, 1 epoch, 1,000 training images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "pooling_downsample.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0, 1], 1, 1_000
-    if min(args.seeds) < 0 or args.epochs < 1 or args.train_size < 10:
-        p.error("seeds must be >= 0, --epochs >= 1 and --train-size >= 10 (one image per class)")
-    if len(set(args.seeds)) != len(args.seeds):
-        p.error(f"--seeds has duplicates: {args.seeds}")
-    return args
+    return p.parse_args(argv)
 
 
 def make_loaders(seed: int, train_size: int | None, data, device, test_size: int | None = None):
@@ -151,7 +136,7 @@ def run(variant: str, seed: int, epochs: int, train_size: int | None, data, devi
             "batch_size": BATCH_SIZE, "epochs": epochs, "train_examples": train.num_examples,
             "val_examples": len(val.labels), "test_examples": len(test.labels),
             "params": cnnlib.count_parameters(trainer.model), "seconds": round(seconds, 1),
-            "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+            "history": rounded(history),
             "val_acc": history["val_acc"][-1], "test_acc": final["accuracy"],
             "test_loss": round(final["loss"], 6), "shift": shifted}
 
@@ -165,24 +150,20 @@ def turns(seed_index: int, variants) -> list[str]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = [run(variant, seed, args.epochs, args.train_size, data, device)
-            for i, seed in enumerate(args.seeds) for variant in turns(i, args.variants)]
-    notes = (f"Fashion-MNIST, {data.source} source ({data.test_split_note}); training subset of "
-             f"{args.train_size} images (stratified, seeded), validation: {VAL_SIZE} training "
-             f"images, stratified, val_seed=0. {RECIPE}. Shift test: the first {SHIFT_IMAGES} "
-             f"validation images shifted by {', '.join(map(str, SHIFTS))} pixels right, left, "
-             "down and up (background fill); flip_rate is the fraction of shifted images whose "
-             "predicted class changes.")
-    save_results(args.out, "pooling_downsample", rows, started=started,
-                 seconds=time.perf_counter() - t0, device=device,
-                 argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = [run(variant, seed, args.epochs, args.train_size, data, device)
+                for i, seed in enumerate(args.seeds) for variant in turns(i, args.variants)]
+        notes = (f"Fashion-MNIST, {data.source} source ({data.test_split_note}); training "
+                 f"subset of {args.train_size} images (stratified, seeded), validation: "
+                 f"{VAL_SIZE} training images, stratified, val_seed=0. {RECIPE}. Shift test: "
+                 f"the first {SHIFT_IMAGES} validation images shifted by "
+                 f"{', '.join(map(str, SHIFTS))} pixels right, left, down and up (background "
+                 "fill); flip_rate is the fraction of shifted images whose predicted class "
+                 "changes.")
+        return rows, notes
+
+    run_experiment("pooling_downsample", args, sweep, script=__file__, argv=argv)
     return 0
 
 

@@ -33,7 +33,6 @@ Usage: python experiments/regularization.py [--seeds 0 1 2] [--epochs 15]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnnlib
-from cnnlib.experiments import save_results
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("none", "dropout", "adam_l2", "adamw", "augment")
@@ -66,24 +65,11 @@ RECIPE = (f"plain_cnn(head='dense', hidden={HIDDEN}), other arguments at their d
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--train-size", type=int, default=4_000,
-                   help="a stratified subset of the 55,000 training images left by the "
-                        "validation split")
+    p = ExperimentParser("regularization", __doc__, results_dir=HERE / "results", epochs=15,
+                         train_size=4_000,
+                         quick={"seeds": [0, 1], "epochs": 1, "train_size": 500})
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    p.add_argument("--quick", action="store_true",
-                   help="seeds 0 1, 1 epoch, 500 training images: checks that the code runs")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "regularization.json")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.train_size = [0, 1], 1, 500
-    if min(args.seeds) < 0 or args.epochs < 1 or args.train_size < 10:
-        p.error("seeds must be >= 0, --epochs >= 1 and --train-size >= 10 (one image per class)")
-    if len(set(args.seeds)) != len(args.seeds):
-        p.error(f"--seeds has duplicates: {args.seeds}")
-    return args
+    return p.parse_args(argv)
 
 
 class Dropout(nn.Module):
@@ -211,7 +197,7 @@ def run(variant: str, seed: int, epochs: int, train_size: int | None, data, devi
            "augment": variant == "augment", "batch_size": BATCH_SIZE, "epochs": epochs,
            "train_examples": train.num_examples, "val_examples": len(val.labels),
            "params": cnnlib.count_parameters(trainer.model), "seconds": round(seconds, 1),
-           "history": {k: [round(v, 6) for v in vals] for k, vals in history.items()},
+           "history": rounded(history),
            "val_acc": history["val_acc"][-1],
            # accuracy on the (unaugmented) training images in evaluation mode, at the end
            "train_eval_acc": plain_train["accuracy"],
@@ -229,23 +215,18 @@ def run(variant: str, seed: int, epochs: int, train_size: int | None, data, devi
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = cnnlib.get_device()
-    data = cnnlib.load_fashion_mnist()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    print(cnnlib.describe_run(device), flush=True)
-    rows = [run(variant, seed, args.epochs, args.train_size, data, device)
-            for seed in args.seeds for variant in args.variants]
-    notes = (f"Fashion-MNIST, {data.source} source; training subset of {args.train_size} "
-             f"images (stratified, seeded by the run's seed), validation: {VAL_SIZE} training "
-             f"images, stratified, val_seed=0; the test split is not read. {RECIPE}. "
-             f"val_acc_dropout_left_on: the dropout runs' validation accuracy with dropout "
-             f"left on at evaluation, {BUG_REPEATS} evaluations.")
-    save_results(args.out, "regularization", rows, started=started,
-                 seconds=time.perf_counter() - t0, device=device,
-                 argv=[str(Path(sys.argv[0]))] + (argv if argv is not None else sys.argv[1:]),
-                 notes=notes)
-    print(f"wrote {args.out}")
+
+    def sweep(data, device):
+        rows = [run(variant, seed, args.epochs, args.train_size, data, device)
+                for seed in args.seeds for variant in args.variants]
+        notes = (f"Fashion-MNIST, {data.source} source; training subset of {args.train_size} "
+                 f"images (stratified, seeded by the run's seed), validation: {VAL_SIZE} "
+                 f"training images, stratified, val_seed=0; the test split is not read. "
+                 f"{RECIPE}. val_acc_dropout_left_on: the dropout runs' validation accuracy "
+                 f"with dropout left on at evaluation, {BUG_REPEATS} evaluations.")
+        return rows, notes
+
+    run_experiment("regularization", args, sweep, script=__file__, argv=argv)
     return 0
 
 

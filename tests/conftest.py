@@ -3,10 +3,17 @@ import matplotlib
 
 matplotlib.use("Agg")  # before anything imports pyplot: tests never open windows
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 import cnnlib
+from cnnlib.experiments import load_results
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +54,20 @@ def make_loader():
 def tiny_cnn():
     """Factory of a seeded conv -> relu -> pool -> linear net for (1, 8, 8) inputs."""
     return _tiny_cnn
+
+
+@pytest.fixture
+def quick_run(tmp_path):
+    """Runs ``experiments/<name>.py --quick`` in a subprocess, as a user would, and returns
+    the results record it wrote (checked readable, and naming ``--quick`` in its command)."""
+
+    def run(name: str) -> dict:
+        out = tmp_path / f"{name}.json"
+        proc = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--quick",
+                               "--out", str(out)], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        record = load_results(out)
+        assert record["experiment"] == name and "--quick" in record["command"]
+        return record
+
+    return run

@@ -1,7 +1,5 @@
 """The activations chapter's experiments: the silent-channel counter, and both scripts' quick runs."""
 import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +7,6 @@ import torch
 from torch import nn
 
 import cnnlib
-from cnnlib.experiments import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,13 +89,8 @@ def test_silent_channels_names_bad_input():
 
 
 @pytest.mark.slow
-def test_activations_compare_quick_run_writes_every_run(tmp_path):
-    out = tmp_path / "activations_compare.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "activations_compare.py"),
-                           "--quick", "--out", str(out)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    record = load_results(out)
+def test_activations_compare_quick_run_writes_every_run(quick_run):
+    record = quick_run("activations_compare")
     assert [(r["activation"], r["seed"]) for r in record["rows"]] == [
         ("sigmoid", 0), ("relu", 0), ("sigmoid", 1), ("relu", 1)]
     for row in record["rows"]:
@@ -106,17 +98,11 @@ def test_activations_compare_quick_run_writes_every_run(tmp_path):
         assert row["model_args"]["activation"] == row["activation"]
         assert len(row["history"]["val_acc"]) == row["epochs"] == 1
         assert 0 <= row["val_acc"] <= 1 and row["val_acc"] == row["history"]["val_acc"][-1]
-    assert "--quick" in record["command"]
 
 
 @pytest.mark.slow
-def test_activations_dead_relu_quick_run_writes_every_run(tmp_path):
-    out = tmp_path / "activations_dead_relu.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "activations_dead_relu.py"),
-                           "--quick", "--out", str(out)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    record = load_results(out)
+def test_activations_dead_relu_quick_run_writes_every_run(quick_run):
+    record = quick_run("activations_dead_relu")
     assert [(r["activation"], r["lr"]) for r in record["rows"]] == [
         ("relu", 1e-3), ("leaky_relu", 1e-3), ("relu", 1e-2), ("leaky_relu", 1e-2)]
     for row in record["rows"]:

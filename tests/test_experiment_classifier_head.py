@@ -1,8 +1,6 @@
 """experiments/classifier_head.py: its helpers against PyTorch, and a quick run of the script."""
 import importlib.util
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -93,12 +91,8 @@ def test_committed_results_are_what_the_script_writes_by_default(experiment):
 
 
 @pytest.mark.slow
-def test_quick_run_writes_every_run(tmp_path):
-    out = tmp_path / "classifier_head.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    record = load_results(out)
+def test_quick_run_writes_every_run(quick_run):
+    record = quick_run("classifier_head")
     assert [(r["variant"], r["seed"]) for r in record["rows"]] == [
         (v, s) for s in (0, 1) for v in ("dense", "gap", "dense_softmax")]
     for row in record["rows"]:
@@ -106,4 +100,3 @@ def test_quick_run_writes_every_run(tmp_path):
         assert len(row["history"]["val_acc"]) == len(row["grad_norm"]) == row["epochs"] == 1
         assert row["val_acc"] == row["history"]["val_acc"][-1]
         assert ("val_nll" in row) == row["softmax_in_model"] == (row["variant"] == "dense_softmax")
-    assert "--quick" in record["command"]

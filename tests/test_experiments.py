@@ -3,8 +3,6 @@ import datetime as dt
 import json
 import math
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -61,25 +59,137 @@ def test_spread_against_statistics():
 
 
 @pytest.mark.slow
-def test_lenet_seeds_quick_run_writes_every_run(tmp_path):
-    out = tmp_path / "lenet_seeds.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "lenet_seeds.py"), "--quick",
-                           "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    record = load_results(out)
+def test_lenet_seeds_quick_run_writes_every_run(quick_run):
+    record = quick_run("lenet_seeds")
     assert [(r["variant"], r["seed"]) for r in record["rows"]] == [
         ("classic", 0), ("modern", 0), ("classic", 1), ("modern", 1)]
     for row in record["rows"]:
         assert row["train_examples"] == 1_000 and row["val_examples"] == 5_000
         assert len(row["history"]["val_acc"]) == row["epochs"] == 1
         assert 0 <= row["test_acc"] <= 1 and row["val_acc"] == row["history"]["val_acc"][-1]
-    assert "--quick" in record["command"]
 
 
 def test_the_committed_results_are_readable():
     for path in sorted((ROOT / "experiments" / "results").glob("*.json")):
         record = load_results(path)
         assert record["rows"], path
+
+
+
+# --- the command line and main loop the scripts share ----------------------------------------
+
+import importlib.util  # noqa: E402
+
+from cnnlib.experiments import ExperimentParser, rounded, run_experiment  # noqa: E402
+
+SCRIPTS = sorted((ROOT / "experiments").glob("*.py"))
+
+
+def _parser(**overrides):
+    kwargs = dict(results_dir="res", epochs=3, train_size=1_000,
+                  quick={"seeds": [0, 1], "epochs": 1, "train_size": 100})
+    kwargs.update(overrides)
+    return ExperimentParser("demo", "Demo sweep.\n\nMore text.", **kwargs)
+
+
+def _help(parser):
+    return " ".join(parser.format_help().split())  # argparse wraps its lines
+
+
+def test_parser_defaults_quick_and_help():
+    p = _parser()
+    args = p.parse_args([])
+    assert (args.seeds, args.epochs, args.train_size, args.quick) == ([0, 1, 2], 3, 1_000, False)
+    assert args.out == Path("res") / "demo.json" and p.description == "Demo sweep."
+    quick = p.parse_args(["--quick", "--epochs", "7"])  # --quick wins over the others
+    assert (quick.seeds, quick.epochs, quick.train_size) == ([0, 1], 1, 100)
+    assert "seeds 0 1, 1 epoch, 100 training images: checks that the code runs" in _help(p)
+    assert _parser(train_size=None).parse_args([]).train_size is None
+    assert "(default: every training image the validation split leaves)" in _help(
+        _parser(train_size=None))
+
+
+def test_parser_quick_may_set_the_scripts_own_arguments():
+    p = _parser(quick={"seeds": [0], "lrs": [0.1, 10.0]})
+    p.add_argument("--lrs", type=float, nargs="+", default=[1.0])
+    assert p.parse_args(["--quick"]).lrs == [0.1, 10.0] and p.parse_args([]).lrs == [1.0]
+    assert "lrs 0.1 10.0" in _help(p)
+    with pytest.raises(ValueError, match=r"quick names \['widths'\]"):
+        _parser(quick={"widths": [8]}).parse_args([])  # a typo in a script, not the user's
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "-1"], "--seeds must be numbers >= 0"),
+    (["--seeds", "1", "1"], "--seeds has duplicates"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--train-size", "9"], "--train-size must be at least 10"),
+    (["--seeds"], "expected at least one argument"),
+])
+def test_parser_refuses_what_no_run_can_use(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _parser().parse_args(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [dict(name="a b"), dict(quick={})])
+def test_parser_refuses_a_bad_definition(bad):
+    kwargs = dict(results_dir="res", epochs=3, train_size=1_000, quick={"epochs": 1})
+    name = bad.pop("name", "demo")
+    kwargs.update(bad)
+    with pytest.raises(ValueError):
+        ExperimentParser(name, "doc", **kwargs)
+
+
+def _load_script(path):
+    spec = importlib.util.spec_from_file_location(f"_experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_every_script_shares_the_checked_command_line(script):
+    module = _load_script(script)
+    args = module.parse_args([])
+    # its default output is its committed results file, whose record names the script
+    assert args.out == ROOT / "experiments" / "results" / f"{script.stem}.json"
+    assert load_results(args.out)["experiment"] == script.stem
+    quick = module.parse_args(["--quick"])
+    assert quick.epochs == 1 and quick.train_size is not None and len(quick.seeds) <= 2
+    for bad in (["--epochs", "0"], ["--seeds", "-1"], ["--seeds", "1", "1"],
+                ["--train-size", "5"]):
+        with pytest.raises(SystemExit):
+            module.parse_args(bad)
+
+
+def test_run_experiment_records_the_rows_and_the_command(tmp_path, monkeypatch, capsys):
+    import cnnlib.data
+
+    data = object()
+    monkeypatch.setattr(cnnlib.data, "load_fashion_mnist", lambda: data)
+    monkeypatch.chdir(ROOT)
+    args = _parser().parse_args(["--seeds", "3", "--out", str(tmp_path / "d.json")])
+    seen = []
+
+    def sweep(d, device):
+        seen.append((d, device))
+        return [{"seed": s, "acc": 0.5} for s in args.seeds], "the notes"
+
+    record = run_experiment("demo", args, sweep, script=ROOT / "experiments" / "demo.py",
+                            argv=["--seeds", "3"])
+    assert seen == [(data, cnnlib.get_device())]
+    assert load_results(tmp_path / "d.json") == record
+    assert record["rows"] == [{"seed": 3, "acc": 0.5}] and record["notes"] == "the notes"
+    assert record["command"].split()[1:] == ["experiments/demo.py", "--seeds", "3"]
+    out = capsys.readouterr().out
+    assert out.startswith(cnnlib.describe_run(cnnlib.get_device())) and f"wrote {args.out}" in out
+
+
+def test_rounded_rounds_floats_at_any_depth_and_nothing_else():
+    value = {"a": [0.1234567891, 2, True, None, "x"], "b": {"c": (1.0000004, -2.5e-7)}, "d": 3}
+    assert rounded(value) == {"a": [0.123457, 2, True, None, "x"],
+                              "b": {"c": [1.0, -0.0]}, "d": 3}
+    assert rounded(0.123456789, 3) == 0.123
 
 
 # --- find_results: the committed file in a clone, or the installed commit's copy ---------

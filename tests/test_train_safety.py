@@ -1,7 +1,6 @@
 """Trainer fails safe: checkpoints never lose or corrupt a good run, bad input gets a clear
 error, and a diverging run is stopped (cnnlib.train)."""
 import math
-import os
 import random
 import warnings
 import zipfile
