@@ -238,7 +238,7 @@ class ExperimentParser(argparse.ArgumentParser):
     ``--train-size``, ``--quick`` and ``--out``, with their checks.
 
     A script adds its own arguments (``--variants``, ``--lrs``, ...) with ``add_argument``
-    as usual. :meth:`parse_args` then applies ``quick`` when ``--quick`` is given and refuses,
+    as usual. ``parse_args`` then applies ``quick`` when ``--quick`` is given and refuses,
     with a message and exit status 2, what no run can use: no seeds, a negative or repeated
     seed, fewer than 1 epoch, fewer than 10 training images (one per class).
 
@@ -317,7 +317,7 @@ def run_experiment(name: str, args: argparse.Namespace,
                    script: str | os.PathLike, argv: list[str] | None = None) -> dict:
     """Run a sweep and record it: the main loop of every script in ``experiments/``.
 
-    Picks the device, loads Fashion-MNIST, prints :func:`~cnnlib.describe_run`, calls
+    Picks the device, loads Fashion-MNIST, prints :func:`~cnnlib.profile.describe_run`, calls
     ``sweep(data, device)``, which returns ``(rows, notes)``, and writes them with
     :func:`save_results` to ``args.out``, with the wall-clock time and the command
     (``script`` and ``argv``, default ``sys.argv[1:]``) that re-runs it.
