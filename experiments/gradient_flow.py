@@ -6,9 +6,10 @@ Every variant has 15 convolutions (three stages of five 3x3 convolutions, 8, 16 
 channels, 2x2 max pooling between stages) and one linear layer after global average
 pooling. What differs:
 
-- ``sigmoid``: sigmoid after every convolution, Xavier/Glorot uniform init (gain 1, the
-  scheme derived for units like sigmoid and tanh, Glorot & Bengio, 2010), convolutions with
-  bias;
+- ``sigmoid``: sigmoid after every convolution, Xavier/Glorot uniform init with gain 1
+  (PyTorch's gain for sigmoid; Glorot & Bengio, 2010, derived the scheme for symmetric
+  units with slope 1 at 0, such as tanh, and found the logistic sigmoid unsuited to deep
+  networks), convolutions with bias;
 - ``relu``: ReLU and Kaiming/He normal init (He et al., 2015): two changes from ``sigmoid``;
 - ``relu_bn``: as ``relu``, with batch norm after every convolution (which then has no
   bias: batch norm's mean would cancel it);
