@@ -92,3 +92,23 @@ def test_the_committed_results_are_what_the_script_writes():
         assert row["model"] == "plain_cnn" and row["model_args"] == exp.MODEL_ARGS
         assert row["init"] == exp.SCHEMES[row["scheme"]]
         assert len(row["history"]["val_acc"]) == row["epochs"] or row["error"]
+
+
+@pytest.mark.slow
+def test_the_chapters_rerun_does_not_look_at_the_test_split(fashion, monkeypatch):
+    """The chapter re-runs one run with evaluate_test=False: same training, no test numbers,
+    and the test loader is never evaluated (the test split is looked at once, by the sweep)."""
+    kwargs = dict(epochs=1, train_size=200, test_size=100, data=fashion, device="cpu",
+                  verbose=False)
+    with_test = exp.run("kaiming_fan_in", 0, **kwargs)
+    evaluated = []
+    real_evaluate = exp.cnnlib.Trainer.evaluate
+    monkeypatch.setattr(exp.cnnlib.Trainer, "evaluate",
+                        lambda self, loader, *a, **k: evaluated.append(len(loader.labels))
+                        or real_evaluate(self, loader, *a, **k))
+    without = exp.run("kaiming_fan_in", 0, evaluate_test=False, **kwargs)
+    assert with_test["test_acc"] is not None and with_test["test_loss"] is not None
+    assert without["test_acc"] is None and without["test_loss"] is None
+    assert 100 not in evaluated  # the 100-image test loader was never evaluated
+    for key in ("train_loss", "val_loss", "val_acc"):  # the same training (times aside)
+        assert without["history"][key] == with_test["history"][key]
