@@ -598,6 +598,12 @@ def fashion_mnist_loaders(batch_size: int = 256, *, train_size: int | None = Non
     Tune on the validation split and look at the test split once, at the end: a choice
     made by looking at test accuracy makes that accuracy an optimistic estimate.
 
+    Without ``val_size`` the training images are all 60,000, those that a call with
+    ``val_size`` holds out included (with ``seed == val_seed`` a small ``train_size`` subset
+    can even be drawn from the very images of that validation split). Code that validates
+    on a split passes the same ``val_size`` and ``val_seed`` to every call, training-only
+    ones too, so that it never trains on its validation images.
+
     Args:
         batch_size: training batch size, an int >= 1.
         train_size: use a seeded stratified subset of this many training images (drawn from
